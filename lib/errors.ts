@@ -1,0 +1,78 @@
+// Error construction for the public API. Errors carry a `code` the way Node's
+// own errors do, so callers can branch on `err.code` instead of on messages.
+import { inspect } from 'node:util';
+
+/** An error raised by addcleanup for bad input, with a Node-style `code`. */
+export interface CodedError extends Error {
+  code: string;
+}
+
+function withCode<E extends Error>(error: E, code: string, caller: Function): E & CodedError {
+  Object.defineProperty(error, 'code', {
+    value: code,
+    enumerable: true,
+    writable: true,
+    configurable: true,
+  });
+  // Point the stack at the caller's line, not at our validation helpers.
+  Error.captureStackTrace(error, caller);
+  return error as E & CodedError;
+}
+
+// How Node's ERR_INVALID_ARG_TYPE describes the value it received.
+function describeReceived(value: unknown): string {
+  if (value === null) return 'Received null';
+  if (value === undefined) return 'Received undefined';
+  if (typeof value === 'function') {
+    return value.name ? `Received function ${value.name}` : 'Received function <anonymous>';
+  }
+  if (typeof value === 'object') {
+    const ctor = (value as { constructor?: { name?: unknown } }).constructor;
+    if (ctor !== undefined && typeof ctor.name === 'string' && ctor.name !== '') {
+      return `Received an instance of ${ctor.name}`;
+    }
+    return `Received ${inspect(value, { depth: -1 })}`;
+  }
+  let shown = inspect(value, { colors: false });
+  if (shown.length > 28) shown = `${shown.slice(0, 25)}...`;
+  return `Received type ${typeof value} (${shown})`;
+}
+
+/** `TypeError` with code `ERR_INVALID_ARG_TYPE`, worded like Node's own. */
+export function invalidArgType(
+  name: string,
+  expected: string,
+  actual: unknown,
+  caller: Function,
+): TypeError & CodedError {
+  return withCode(
+    new TypeError(`The "${name}" argument must be of type ${expected}. ${describeReceived(actual)}`),
+    'ERR_INVALID_ARG_TYPE',
+    caller,
+  );
+}
+
+/** `TypeError` with code `ERR_INVALID_ARG_VALUE`, worded like Node's own. */
+export function invalidArgValue(
+  name: string,
+  reason: string,
+  actual: unknown,
+  caller: Function,
+): TypeError & CodedError {
+  let shown = inspect(actual, { depth: 0, colors: false, breakLength: Infinity });
+  if (shown.length > 128) shown = `${shown.slice(0, 128)}...`;
+  return withCode(
+    new TypeError(`The argument '${name}' ${reason}. Received ${shown}`),
+    'ERR_INVALID_ARG_VALUE',
+    caller,
+  );
+}
+
+/** `TypeError` with code `ERR_ILLEGAL_CONSTRUCTOR`, for `new Cleanup()`. */
+export function illegalConstructor(caller: Function): TypeError & CodedError {
+  return withCode(
+    new TypeError('Illegal constructor: Cleanup handles are made by addCleanup()'),
+    'ERR_ILLEGAL_CONSTRUCTOR',
+    caller,
+  );
+}

@@ -1,0 +1,166 @@
+// Module initialisation, per-environment state and the functions exported to
+// lib/binding.ts.
+//
+// Every environment (the main thread, each worker, each separate load of the
+// addon) gets its own AddonState, hung off Node-API instance data; nothing is
+// global. Its life, in order:
+//   1. Init creates it and registers an async environment cleanup hook.
+//   2. `setup` starts the queue (libuv handle, JS `deliver` function).
+//   3. At environment teardown the hook runs first: finalizers stop queueing,
+//      the queue drops its contents and closes its handle; the hook is removed
+//      from the handle's close callback. The hook holds a reference on the
+//      Node-API environment, so the environment outlives it.
+//   4. Node then finalizes every reference still alive (our finalizers only
+//      free native memory now) and last calls the instance-data finalizer,
+//      which deletes the AddonState.
+//
+// Argument checks here repeat the TypeScript facade's, cheaply: the binding is
+// reachable from JavaScript, so no value passed to it may crash the process.
+#include <napi.h>
+
+#include "queue.h"
+#include "registry.h"
+
+namespace addcleanup {
+namespace {
+
+struct AddonState {
+  explicit AddonState(napi_env env) : env(env), registry(&queue), queue(registry) {}
+  napi_env env;
+  Registry registry;
+  Queue queue;
+  napi_async_cleanup_hook_handle teardown_hook = nullptr;
+};
+
+AddonState* StateOf(const Napi::CallbackInfo& info) {
+  return static_cast<AddonState*>(info.Data());
+}
+
+// Throws a JavaScript error of the given constructor with a Node-style `code`.
+template <typename ErrorType>
+Napi::Value Throw(Napi::Env env, const char* code, const char* message) {
+  ErrorType error = ErrorType::New(env, message);
+  error.Set("code", Napi::String::New(env, code));
+  error.ThrowAsJavaScriptException();
+  return Napi::Value();
+}
+
+Napi::Value ThrowStatus(Napi::Env env, napi_status status, const char* what) {
+  // A JavaScript exception may already be pending (for instance a
+  // termination); leave it in place rather than replacing it.
+  if (env.IsExceptionPending()) return Napi::Value();
+  std::string message = std::string("addcleanup: ") + what +
+                        " failed (Node-API status " + std::to_string(status) + ")";
+  return Throw<Napi::Error>(env, "ERR_ADDCLEANUP_NATIVE", message.c_str());
+}
+
+// setup(deliver: (slots: Uint32Array) => void): void
+// Once per environment, by lib/index.ts when it loads.
+Napi::Value Setup(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  AddonState* state = StateOf(info);
+  if (info.Length() < 1 || !info[0].IsFunction()) {
+    return Throw<Napi::TypeError>(env, "ERR_INVALID_ARG_TYPE",
+                                  "The \"deliver\" argument must be of type function");
+  }
+  if (state->queue.started()) {
+    return Throw<Napi::Error>(env, "ERR_ADDCLEANUP_ALREADY_SET_UP",
+                              "addcleanup: the binding is already set up in this environment");
+  }
+  napi_status status = state->queue.Start(env, info[0]);
+  if (status != napi_ok) return ThrowStatus(env, status, "starting the queue");
+  return env.Undefined();
+}
+
+// register(target: object | function): number (the registration id)
+Napi::Value Register(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !(info[0].IsObject() || info[0].IsFunction())) {
+    return Throw<Napi::TypeError>(env, "ERR_INVALID_ARG_TYPE",
+                                  "The \"ptr\" argument must be of type object or function");
+  }
+  double id;
+  napi_status status = StateOf(info)->registry.Add(env, info[0], &id);
+  if (status != napi_ok) return ThrowStatus(env, status, "registering the object");
+  return Napi::Number::New(env, id);
+}
+
+// stop(id: number): boolean
+Napi::Value Stop(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) {
+    return Throw<Napi::TypeError>(env, "ERR_INVALID_ARG_TYPE",
+                                  "The \"id\" argument must be of type number");
+  }
+  const double id = info[0].As<Napi::Number>().DoubleValue();
+  return Napi::Boolean::New(env, StateOf(info)->registry.Stop(env, id));
+}
+
+// triggerUncaughtException(error: unknown): void
+// Reports a cleanup's exception exactly as Node reports an uncaught one:
+// 'uncaughtException' listeners see it, and without one the thread dies
+// printing it. It is called from JavaScript (inside `deliver`), where a V8
+// context is entered, which Node's uncaught-exception path requires.
+Napi::Value TriggerUncaughtException(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  napi_value error = info.Length() > 0 ? static_cast<napi_value>(info[0])
+                                       : static_cast<napi_value>(env.Undefined());
+  napi_status status = napi_fatal_exception(env, error);
+  if (status != napi_ok) return ThrowStatus(env, status, "reporting an exception");
+  return env.Undefined();
+}
+
+// counts(): [pending, queued]
+Napi::Value Counts(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  AddonState* state = StateOf(info);
+  Napi::Array result = Napi::Array::New(env, 2);
+  result.Set(uint32_t{0}, Napi::Number::New(env, static_cast<double>(state->registry.pending())));
+  result.Set(uint32_t{1}, Napi::Number::New(env, static_cast<double>(state->registry.queued())));
+  return result;
+}
+
+void OnHookDone(void* data) {
+  napi_remove_async_cleanup_hook(static_cast<napi_async_cleanup_hook_handle>(data));
+}
+
+void OnEnvironmentTeardown(napi_async_cleanup_hook_handle hook, void* data) {
+  AddonState* state = static_cast<AddonState*>(data);
+  state->registry.BeginTeardown();
+  state->queue.Close(state->env, OnHookDone, hook);
+}
+
+void DeleteState(napi_env /*env*/, void* data, void* /*hint*/) {
+  delete static_cast<AddonState*>(data);
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  AddonState* state = new AddonState(env);
+  if (napi_set_instance_data(env, state, DeleteState, nullptr) != napi_ok) {
+    delete state;
+    ThrowStatus(env, napi_generic_failure, "setting instance data");
+    return exports;
+  }
+  // From here on the state belongs to the environment (instance data).
+  if (napi_add_async_cleanup_hook(env, OnEnvironmentTeardown, state,
+                                  &state->teardown_hook) != napi_ok) {
+    ThrowStatus(env, napi_generic_failure, "adding the cleanup hook");
+    return exports;
+  }
+  exports.Set("setup", Napi::Function::New<Setup>(env, "setup", state));
+  exports.Set("register", Napi::Function::New<Register>(env, "register", state));
+  exports.Set("stop", Napi::Function::New<Stop>(env, "stop", state));
+  exports.Set("triggerUncaughtException",
+              Napi::Function::New<TriggerUncaughtException>(env, "triggerUncaughtException", state));
+  exports.Set("counts", Napi::Function::New<Counts>(env, "counts", state));
+  return exports;
+}
+
+}  // namespace
+}  // namespace addcleanup
+
+static Napi::Object InitAddCleanup(Napi::Env env, Napi::Object exports) {
+  return addcleanup::Init(env, exports);
+}
+
+NODE_API_MODULE(addcleanup, InitAddCleanup)

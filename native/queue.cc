@@ -1,0 +1,199 @@
+#include "queue.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "checks.h"
+#include "registry.h"
+
+namespace addcleanup {
+
+// The libuv handle lives in its own allocation: libuv owns it from uv_close()
+// until the close callback, which may run after the Queue (and the rest of the
+// per-environment state) is gone. `queue` is cleared before uv_close(), so a
+// closed handle can never reach the Queue again.
+struct Queue::Wakeup {
+  uv_async_t handle;
+  Queue* queue;
+  void (*on_closed)(void*);
+  void* on_closed_data;
+};
+
+napi_status Queue::Start(napi_env env, napi_value deliver) {
+  ADDCLEANUP_ASSERT(!started() && !closed_);
+  uv_loop_t* loop = nullptr;
+  napi_status status = napi_get_uv_event_loop(env, &loop);
+  if (status != napi_ok) return status;
+
+  // The receiver of every batch call doubles as the async resource, so that
+  // async_hooks and AsyncLocalStorage see cleanups as "addcleanup" callbacks.
+  napi_value receiver, name;
+  if ((status = napi_create_object(env, &receiver)) != napi_ok) return status;
+  if ((status = napi_create_string_utf8(env, "addcleanup", NAPI_AUTO_LENGTH,
+                                        &name)) != napi_ok) {
+    return status;
+  }
+  napi_async_context context = nullptr;
+  if ((status = napi_async_init(env, receiver, name, &context)) != napi_ok) {
+    return status;
+  }
+  napi_ref deliver_ref = nullptr, receiver_ref = nullptr;
+  if ((status = napi_create_reference(env, deliver, 1, &deliver_ref)) != napi_ok ||
+      (status = napi_create_reference(env, receiver, 1, &receiver_ref)) != napi_ok) {
+    if (deliver_ref != nullptr) napi_delete_reference(env, deliver_ref);
+    napi_async_destroy(env, context);
+    return status;
+  }
+
+  Wakeup* wakeup = new Wakeup{};
+  if (uv_async_init(loop, &wakeup->handle, OnWake) != 0) {
+    delete wakeup;
+    napi_delete_reference(env, deliver_ref);
+    napi_delete_reference(env, receiver_ref);
+    napi_async_destroy(env, context);
+    return napi_generic_failure;
+  }
+  wakeup->queue = this;
+  wakeup->handle.data = wakeup;
+  // Idle until something is queued: watching objects must not keep the
+  // thread alive.
+  uv_unref(reinterpret_cast<uv_handle_t*>(&wakeup->handle));
+
+  env_ = env;
+  deliver_ = deliver_ref;
+  receiver_ = receiver_ref;
+  async_context_ = context;
+  wakeup_ = wakeup;
+  // Objects may have died before the queue was started; deliver them now.
+  if (size() > 0) Arm();
+  return napi_ok;
+}
+
+void Queue::Push(uint32_t slot) {
+  ADDCLEANUP_ASSERT(!closed_);
+  items_.push_back(slot);
+  Arm();
+}
+
+void Queue::Arm() {
+  if (armed_ || wakeup_ == nullptr) return;
+  armed_ = true;
+  // Queued cleanups keep the loop alive until they have run, as
+  // FinalizationRegistry callbacks do.
+  uv_ref(reinterpret_cast<uv_handle_t*>(&wakeup_->handle));
+  uv_async_send(&wakeup_->handle);
+}
+
+void Queue::OnWake(uv_async_t* handle) {
+  Wakeup* wakeup = static_cast<Wakeup*>(handle->data);
+  if (wakeup->queue != nullptr) wakeup->queue->Drain();
+}
+
+napi_status Queue::DeliverBatch(napi_value deliver, napi_value receiver,
+                                size_t count) {
+  // A fresh buffer per batch: JavaScript may keep or alter the array it was
+  // given without touching the queue, and the slots to release are read from
+  // items_, never back from the array.
+  void* data = nullptr;
+  napi_value buffer, ids;
+  napi_status status =
+      napi_create_arraybuffer(env_, count * sizeof(uint32_t), &data, &buffer);
+  if (status != napi_ok) return status;
+  std::memcpy(data, items_.data() + head_, count * sizeof(uint32_t));
+  status = napi_create_typedarray(env_, napi_uint32_array, count, buffer, 0, &ids);
+  if (status != napi_ok) return status;
+
+  const size_t begin = head_;
+  head_ += count;
+  status = napi_make_callback(env_, async_context_, receiver, deliver, 1, &ids,
+                              nullptr);
+  // Whatever happened in JavaScript, these slots were handed over: their
+  // cleanup and arg are gone from the JS tables, so the slots are free again.
+  for (size_t i = begin; i < begin + count; i++) registry_.Release(items_[i]);
+  return status;
+}
+
+void Queue::Drain() {
+  if (draining_ || closed_) return;
+  draining_ = true;
+
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env_, &scope) != napi_ok) {
+    draining_ = false;
+    return;
+  }
+  napi_value deliver = nullptr, receiver = nullptr;
+  napi_get_reference_value(env_, deliver_, &deliver);
+  napi_get_reference_value(env_, receiver_, &receiver);
+
+  bool failed = false;
+  const uint64_t start = uv_hrtime();
+  while (size() > 0 && !closed_) {
+    const size_t count = std::min(size(), kBatchSize);
+    if (DeliverBatch(deliver, receiver, count) != napi_ok) {
+      // `deliver` reports every cleanup's exception itself, so a failure here
+      // means JavaScript can no longer run (a worker being terminated, or
+      // process.exit() from a cleanup in a worker). Leave the rest queued;
+      // teardown will drop it.
+      napi_value exception;
+      napi_get_and_clear_last_exception(env_, &exception);
+      failed = true;
+      break;
+    }
+    if (uv_hrtime() - start >= kSliceNs) break;
+  }
+  napi_close_handle_scope(env_, scope);
+
+  if (size() == 0) {
+    items_.clear();
+    head_ = 0;
+  } else if (head_ >= kBatchSize * 64 && head_ * 2 >= items_.size()) {
+    // Reclaim the delivered prefix of a long backlog now and then.
+    items_.erase(items_.begin(), items_.begin() + static_cast<ptrdiff_t>(head_));
+    head_ = 0;
+  }
+
+  draining_ = false;
+  if (closed_ || wakeup_ == nullptr) return;
+  if (size() > 0 && !failed) {
+    // Yield to the loop and continue on the next turn; the handle stays ref'd.
+    uv_async_send(&wakeup_->handle);
+    return;
+  }
+  // Empty, or JavaScript refused to run: go idle. After a failure the
+  // environment is normally on its way out and teardown drops the rest; if it
+  // is not, the next death wakes the queue again.
+  armed_ = false;
+  uv_unref(reinterpret_cast<uv_handle_t*>(&wakeup_->handle));
+}
+
+void Queue::OnHandleClosed(uv_handle_t* handle) {
+  Wakeup* wakeup = static_cast<Wakeup*>(handle->data);
+  if (wakeup->on_closed != nullptr) wakeup->on_closed(wakeup->on_closed_data);
+  delete wakeup;
+}
+
+void Queue::Close(napi_env env, void (*on_closed)(void*), void* data) {
+  if (closed_) return;
+  closed_ = true;
+  items_.clear();
+  head_ = 0;
+  if (deliver_ != nullptr) napi_delete_reference(env, deliver_);
+  if (receiver_ != nullptr) napi_delete_reference(env, receiver_);
+  if (async_context_ != nullptr) napi_async_destroy(env, async_context_);
+  deliver_ = receiver_ = nullptr;
+  async_context_ = nullptr;
+
+  Wakeup* wakeup = wakeup_;
+  wakeup_ = nullptr;
+  if (wakeup == nullptr) {
+    if (on_closed != nullptr) on_closed(data);
+    return;
+  }
+  wakeup->queue = nullptr;
+  wakeup->on_closed = on_closed;
+  wakeup->on_closed_data = data;
+  uv_close(reinterpret_cast<uv_handle_t*>(&wakeup->handle), OnHandleClosed);
+}
+
+}  // namespace addcleanup

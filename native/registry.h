@@ -1,0 +1,93 @@
+// The weak-handle table: one slot per registration, each holding the Node-API
+// reference whose finalizer tells us that the registration's object died.
+//
+// Threading: everything here runs on the thread of the environment that owns
+// the table (the main thread or one worker). Node-API finalizers of
+// non-experimental modules are not run inside the GC: Node defers them to a
+// SetImmediate on the same thread, so the finalizer may call Node-API (it
+// deletes its own reference) but it still never calls JavaScript; it only moves
+// the slot to the queue.
+#ifndef ADDCLEANUP_REGISTRY_H_
+#define ADDCLEANUP_REGISTRY_H_
+
+#include <node_api.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace addcleanup {
+
+class Queue;
+
+// An id names one registration: the slot index in the low 32 bits and the
+// slot's generation above them. Generations stay below 2^21 so that an id is
+// an exact JavaScript number; a slot whose generation would overflow is retired
+// instead of being reused, so a stale id can never match a newer registration.
+class Registry {
+ public:
+  static constexpr uint32_t kMaxGeneration = (1u << 21) - 1;
+  static constexpr double kSlotSpan = 4294967296.0;  // 2^32
+
+  // `queue` may still be under construction: it is only stored here.
+  explicit Registry(Queue* queue) : queue_(queue) {}
+  Registry(const Registry&) = delete;
+  Registry& operator=(const Registry&) = delete;
+
+  // Watches `target` and returns the new registration's id in `*id`. Returns
+  // the failing status (with nothing registered) when `target` is not an
+  // object or the engine refuses the reference.
+  napi_status Add(napi_env env, napi_value target, double* id);
+
+  // Cancels the registration if its object has not been found dead yet.
+  // Returns false for an id that is stale (already run or stopped), unknown,
+  // or whose cleanup is already queued: like Go's Cleanup.Stop, stopping has
+  // no effect once the object was found dead.
+  bool Stop(napi_env env, double id);
+
+  // Called by the queue after the JavaScript side has taken (and cleared) the
+  // slot's cleanup: the slot may now be reused under a new generation.
+  void Release(uint32_t slot);
+
+  // From the environment cleanup hook on: finalizers only free native memory
+  // and queue nothing, since no JavaScript may run any more.
+  void BeginTeardown() { tearing_down_ = true; }
+
+  size_t pending() const { return pending_; }
+  size_t queued() const { return queued_; }
+
+  static bool DecodeId(double id, uint32_t* slot, uint32_t* generation);
+
+ private:
+  enum class State : uint8_t {
+    kFree,     // on the free list
+    kPending,  // watching a live object; `ref` is set
+    kQueued,   // object found dead; cleanup handed to the queue, not yet run
+    kRetired,  // generation exhausted; never reused
+  };
+
+  struct Slot {
+    napi_ref ref = nullptr;
+    uint32_t generation = 0;
+    State state = State::kFree;
+  };
+
+  // The Node-API finalizer of one registration. `data` is the slot index
+  // (stored in the pointer itself, so a registration allocates no native
+  // memory of its own beyond its slot), `hint` is the Registry.
+  static void OnCollected(napi_env env, void* data, void* hint);
+
+  bool AcquireSlot(uint32_t* slot);
+  void FreeSlot(uint32_t slot);
+
+  Queue* const queue_;
+  std::vector<Slot> slots_;
+  std::vector<uint32_t> free_;
+  size_t pending_ = 0;
+  size_t queued_ = 0;
+  bool tearing_down_ = false;
+};
+
+}  // namespace addcleanup
+
+#endif  // ADDCLEANUP_REGISTRY_H_
