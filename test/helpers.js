@@ -1,0 +1,117 @@
+'use strict';
+// Shared helpers for GC tests. They never sleep and hope: they force
+// collections with gc() and give the event loop whole turns, in bounded loops,
+// and they count calls instead of watching for them.
+const assert = require('node:assert/strict');
+const { spawn } = require('node:child_process');
+const path = require('node:path');
+
+const ROOT = path.join(__dirname, '..');
+
+function requireGc() {
+  if (typeof globalThis.gc !== 'function') {
+    throw new Error(
+      'addcleanup tests need --expose-gc: run them with `npm test` ' +
+        '(.mocharc.json passes it), or `node --expose-gc`.',
+    );
+  }
+  return globalThis.gc;
+}
+requireGc();
+
+// One full turn of the event loop. Node runs its deferred Node-API finalizers
+// in a native immediate (check phase); the addon's queue then fires in the
+// poll phase of the next iteration. Two setImmediate turns cover both.
+function turn() {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+async function turns(n = 2) {
+  for (let i = 0; i < n; i++) await turn();
+}
+
+// A full (major) or minor (scavenge) GC, then two loop turns.
+async function collect({ minor = false } = {}) {
+  globalThis.gc(minor ? { type: 'minor' } : undefined);
+  await turns(2);
+}
+
+// Polls `predicate` with gc() plus loop turns, at most `rounds` times.
+// Returns the number of rounds used; throws if the predicate never held.
+async function until(predicate, { rounds = 50, minor = false, what = 'condition' } = {}) {
+  for (let i = 0; i <= rounds; i++) {
+    if (predicate()) return i;
+    if (i < rounds) await collect({ minor });
+  }
+  throw new Error(`${what} not reached after ${rounds} rounds of gc() and event-loop turns`);
+}
+
+// Runs `rounds` rounds of gc() and loop turns unconditionally: for checks that
+// something does NOT happen (a cleanup that must not run).
+async function settle(rounds = 6, { minor = false } = {}) {
+  for (let i = 0; i < rounds; i++) await collect({ minor });
+}
+
+// Calls fn in its own, non-inlined frame so that nothing it allocates stays
+// reachable from the caller's frame once it returns.
+function inScope(fn) {
+  return fn();
+}
+
+// Spawns `node --expose-gc <args>` with the package root as cwd and resolves
+// { code, signal, stdout, stderr }.
+function runNode(args, { env = {}, timeoutMs = 60000, execPath = process.execPath } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(execPath, ['--expose-gc', ...args], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`child timed out after ${timeoutMs} ms\nstdout:\n${stdout}\nstderr:\n${stderr}`));
+    }, timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+// Runs a fixture script from test/fixtures.
+function runFixture(name, args = [], options = {}) {
+  return runNode([path.join(__dirname, 'fixtures', name), ...args], options);
+}
+
+// Asserts a clean exit: code 0, no signal; shows the child's output otherwise.
+function assertCleanExit(result, expectedCode = 0) {
+  assert.equal(
+    result.signal,
+    null,
+    `child died from signal ${result.signal}\nstdout:\n${result.stdout}\nstderr:\n${result.stderr}`,
+  );
+  assert.equal(
+    result.code,
+    expectedCode,
+    `child exited with ${result.code}, expected ${expectedCode}\nstdout:\n${result.stdout}\nstderr:\n${result.stderr}`,
+  );
+}
+
+module.exports = {
+  ROOT,
+  requireGc,
+  turn,
+  turns,
+  collect,
+  until,
+  settle,
+  inScope,
+  runNode,
+  runFixture,
+  assertCleanExit,
+};
