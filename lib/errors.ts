@@ -1,6 +1,6 @@
 // Error construction for the public API. Errors carry a `code` the way Node's
 // own errors do, so callers can branch on `err.code` instead of on messages.
-import { inspect } from 'node:util';
+import { inspect, types, type InspectOptions } from 'node:util';
 
 /** An error raised by addcleanup for bad input, with a Node-style `code`. */
 export interface CodedError extends Error {
@@ -19,23 +19,47 @@ function withCode<E extends Error>(error: E, code: string, caller: Function): E 
   return error as E & CodedError;
 }
 
+// Reads a data property without running user code: no getters, no Proxy
+// traps. Describing a bad argument must never throw something else instead.
+function dataProperty(value: object, key: string): unknown {
+  let current: object | null = value;
+  for (let depth = 0; current !== null && depth < 64; depth++) {
+    if (types.isProxy(current)) return undefined;
+    const descriptor = Object.getOwnPropertyDescriptor(current, key);
+    if (descriptor !== undefined) return 'value' in descriptor ? descriptor.value : undefined;
+    current = Object.getPrototypeOf(current) as object | null;
+  }
+  return undefined;
+}
+
 // How Node's ERR_INVALID_ARG_TYPE describes the value it received.
 function describeReceived(value: unknown): string {
   if (value === null) return 'Received null';
   if (value === undefined) return 'Received undefined';
   if (typeof value === 'function') {
-    return value.name ? `Received function ${value.name}` : 'Received function <anonymous>';
+    const name = dataProperty(value, 'name');
+    return typeof name === 'string' && name !== ''
+      ? `Received function ${name}`
+      : 'Received function <anonymous>';
   }
   if (typeof value === 'object') {
-    const ctor = (value as { constructor?: { name?: unknown } }).constructor;
-    if (ctor !== undefined && typeof ctor.name === 'string' && ctor.name !== '') {
-      return `Received an instance of ${ctor.name}`;
-    }
-    return `Received ${inspect(value, { depth: -1 })}`;
+    if (types.isProxy(value)) return 'Received a Proxy';
+    const ctor = dataProperty(value, 'constructor');
+    const name = typeof ctor === 'function' ? dataProperty(ctor, 'name') : undefined;
+    if (typeof name === 'string' && name !== '') return `Received an instance of ${name}`;
+    return `Received ${safeInspect(value, { depth: -1 })}`;
   }
-  let shown = inspect(value, { colors: false });
+  let shown = safeInspect(value, { colors: false });
   if (shown.length > 28) shown = `${shown.slice(0, 25)}...`;
   return `Received type ${typeof value} (${shown})`;
+}
+
+function safeInspect(value: unknown, options: InspectOptions): string {
+  try {
+    return inspect(value, { ...options, customInspect: false, getters: false, showProxy: true });
+  } catch {
+    return `[${typeof value}]`;
+  }
 }
 
 /** `TypeError` with code `ERR_INVALID_ARG_TYPE`, worded like Node's own. */
@@ -59,7 +83,7 @@ export function invalidArgValue(
   actual: unknown,
   caller: Function,
 ): TypeError & CodedError {
-  let shown = inspect(actual, { depth: 0, colors: false, breakLength: Infinity });
+  let shown = safeInspect(actual, { depth: 0, colors: false, breakLength: Infinity });
   if (shown.length > 128) shown = `${shown.slice(0, 128)}...`;
   return withCode(
     new TypeError(`The argument '${name}' ${reason}. Received ${shown}`),

@@ -30,8 +30,10 @@ async function turns(n = 2) {
   for (let i = 0; i < n; i++) await turn();
 }
 
-// A full (major) or minor (scavenge) GC, then two loop turns.
+// One turn (so that objects a WeakRef.deref() kept alive for the current job
+// are released), a full (major) or minor (scavenge) GC, then two loop turns.
 async function collect({ minor = false } = {}) {
+  await turn();
   globalThis.gc(minor ? { type: 'minor' } : undefined);
   await turns(2);
 }
