@@ -1,0 +1,58 @@
+// Type tests for the CommonJS entry, compiled by `tsc -p test/types` from
+// test/types.test.js. Lines marked @ts-expect-error must NOT compile: if one
+// of them starts compiling, tsc reports the unused directive and the test fails.
+import fs = require('node:fs');
+import { addCleanup, AddCleanup, Cleanup } from 'addcleanup';
+
+// Correct uses compile, and arg's type flows into the cleanup's parameter.
+class FdOwner {
+  readonly fd: number = fs.openSync('/dev/null', 'r');
+  readonly cleanup: Cleanup = addCleanup(this, (fd) => fs.closeSync(fd), this.fd);
+}
+void new FdOwner();
+
+const handle: Cleanup = addCleanup({}, (name: string) => console.log(name), 'label');
+const stopped: boolean = handle.stop();
+void stopped;
+
+addCleanup([1, 2, 3], (n) => {
+  const k: number = n;
+  void k;
+}, 42);
+addCleanup(() => {}, (x: { path: string }) => fs.rmSync(x.path, { force: true }), { path: '/tmp/x' });
+addCleanup(new Map<string, number>(), () => {}, undefined);
+AddCleanup(new Uint8Array(8), (buf: ArrayBuffer) => void buf.byteLength, new ArrayBuffer(8));
+const alias: typeof addCleanup = AddCleanup;
+void alias;
+
+// A primitive ptr does not compile.
+// @ts-expect-error ptr must be an object or function
+addCleanup(1, () => {}, 0);
+// @ts-expect-error ptr must be an object or function
+addCleanup('str', () => {}, 0);
+// @ts-expect-error ptr must be an object or function
+addCleanup(null, () => {}, 0);
+// @ts-expect-error ptr must be an object or function
+addCleanup(undefined, () => {}, 0);
+// @ts-expect-error ptr must be an object or function
+addCleanup(Symbol('s'), () => {}, 0);
+
+// A cleanup that is not a function does not compile.
+// @ts-expect-error cleanup must be a function
+addCleanup({}, 'close', 0);
+// @ts-expect-error cleanup must be a function
+addCleanup({}, { call() {} }, 0);
+
+// An arg whose type does not match the cleanup's parameter does not compile.
+// @ts-expect-error arg must match the cleanup's parameter
+addCleanup({}, (fd: number) => fs.closeSync(fd), 'not a number');
+// @ts-expect-error arg must match the cleanup's parameter
+addCleanup({}, (x: { path: string }) => void x, { file: '/tmp/x' });
+// @ts-expect-error the cleanup takes one argument: arg is required
+addCleanup({}, (fd: number) => fs.closeSync(fd));
+
+// Cleanup handles come only from addCleanup.
+// @ts-expect-error the constructor is private
+new Cleanup();
+// @ts-expect-error stop() returns a boolean, not a promise
+handle.stop().then(() => {});

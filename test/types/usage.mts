@@ -1,0 +1,12 @@
+// Type tests for the ES module entry (same rules as usage.cts).
+import { addCleanup, AddCleanup, Cleanup } from 'addcleanup';
+
+const handle: Cleanup = addCleanup({}, (n: number) => void n, 1);
+const same: typeof addCleanup = AddCleanup;
+void same;
+void handle.stop();
+
+// @ts-expect-error ptr must be an object or function
+addCleanup(42, () => {}, 0);
+// @ts-expect-error arg must match the cleanup's parameter
+addCleanup({}, (n: number) => void n, 'one');
