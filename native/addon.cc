@@ -75,7 +75,10 @@ Napi::Value Setup(const Napi::CallbackInfo& info) {
 // register(target: object | function): number (the registration id)
 Napi::Value Register(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !(info[0].IsObject() || info[0].IsFunction())) {
+  // Node-API types an External (an object made by another addon with
+  // napi_create_external) apart from objects; JavaScript sees an object.
+  if (info.Length() < 1 ||
+      !(info[0].IsObject() || info[0].IsFunction() || info[0].IsExternal())) {
     return Throw<Napi::TypeError>(env, "ERR_INVALID_ARG_TYPE",
                                   "The \"ptr\" argument must be of type object or function");
   }

