@@ -5,7 +5,9 @@
 #   Node.js from 20 on.
 # - C++ exceptions are off (NODE_ADDON_API_DISABLE_CPP_EXCEPTIONS): every
 #   Node-API status is checked by hand and turned into a JavaScript exception;
-#   nothing a caller does can abort the process.
+#   nothing a caller does can abort the process. NODE_API_SWALLOW_UNTHROWABLE_
+#   EXCEPTIONS keeps node-addon-api from aborting when an exception cannot be
+#   thrown because the environment is terminating (worker.terminate()).
 # - Symbols are hidden except the module's registration entry point.
 # - Release defines NDEBUG; Debug keeps asserts (ADDCLEANUP_ASSERT) and -O0.
 # - `node-gyp rebuild --debug -- -Dsanitize=1` adds -fsanitize=address,undefined.
@@ -27,6 +29,7 @@
       "defines": [
         "NAPI_VERSION=8",
         "NODE_ADDON_API_DISABLE_CPP_EXCEPTIONS",
+        "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS",
         "NODE_ADDON_API_DISABLE_DEPRECATED"
       ],
       "cflags": ["-fvisibility=hidden", "-Wall", "-Wextra"],

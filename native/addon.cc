@@ -36,22 +36,34 @@ AddonState* StateOf(const Napi::CallbackInfo& info) {
   return static_cast<AddonState*>(info.Data());
 }
 
-// Throws a JavaScript error of the given constructor with a Node-style `code`.
-template <typename ErrorType>
-Napi::Value Throw(Napi::Env env, const char* code, const char* message) {
-  ErrorType error = ErrorType::New(env, message);
-  error.Set("code", Napi::String::New(env, code));
-  error.ThrowAsJavaScriptException();
+// Throws a JavaScript TypeError or Error with a Node-style `code`, through
+// plain Node-API calls whose failures are ignored: while a worker is being
+// terminated, creating or throwing an error fails (JavaScript can no longer
+// run), and that must never turn into an abort. An exception that is already
+// pending (a termination included) is left in place.
+Napi::Value Throw(napi_env env, bool type_error, const char* code, const char* message) {
+  bool pending = false;
+  if (napi_is_exception_pending(env, &pending) != napi_ok || pending) return Napi::Value();
+  napi_value code_value, message_value, error;
+  if (napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &code_value) != napi_ok ||
+      napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &message_value) != napi_ok) {
+    return Napi::Value();
+  }
+  napi_status status = type_error
+                           ? napi_create_type_error(env, code_value, message_value, &error)
+                           : napi_create_error(env, code_value, message_value, &error);
+  if (status == napi_ok) napi_throw(env, error);
   return Napi::Value();
 }
 
-Napi::Value ThrowStatus(Napi::Env env, napi_status status, const char* what) {
-  // A JavaScript exception may already be pending (for instance a
-  // termination); leave it in place rather than replacing it.
-  if (env.IsExceptionPending()) return Napi::Value();
+Napi::Value ThrowTypeError(napi_env env, const char* code, const char* message) {
+  return Throw(env, true, code, message);
+}
+
+Napi::Value ThrowStatus(napi_env env, napi_status status, const char* what) {
   std::string message = std::string("addcleanup: ") + what +
                         " failed (Node-API status " + std::to_string(status) + ")";
-  return Throw<Napi::Error>(env, "ERR_ADDCLEANUP_NATIVE", message.c_str());
+  return Throw(env, false, "ERR_ADDCLEANUP_NATIVE", message.c_str());
 }
 
 // setup(deliver: (slots: Uint32Array) => void): void
@@ -60,11 +72,11 @@ Napi::Value Setup(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   AddonState* state = StateOf(info);
   if (info.Length() < 1 || !info[0].IsFunction()) {
-    return Throw<Napi::TypeError>(env, "ERR_INVALID_ARG_TYPE",
+    return ThrowTypeError(env, "ERR_INVALID_ARG_TYPE",
                                   "The \"deliver\" argument must be of type function");
   }
   if (state->queue.started()) {
-    return Throw<Napi::Error>(env, "ERR_ADDCLEANUP_ALREADY_SET_UP",
+    return Throw(env, false, "ERR_ADDCLEANUP_ALREADY_SET_UP",
                               "addcleanup: the binding is already set up in this environment");
   }
   napi_status status = state->queue.Start(env, info[0]);
@@ -79,7 +91,7 @@ Napi::Value Register(const Napi::CallbackInfo& info) {
   // napi_create_external) apart from objects; JavaScript sees an object.
   if (info.Length() < 1 ||
       !(info[0].IsObject() || info[0].IsFunction() || info[0].IsExternal())) {
-    return Throw<Napi::TypeError>(env, "ERR_INVALID_ARG_TYPE",
+    return ThrowTypeError(env, "ERR_INVALID_ARG_TYPE",
                                   "The \"ptr\" argument must be of type object or function");
   }
   double id;
@@ -92,7 +104,7 @@ Napi::Value Register(const Napi::CallbackInfo& info) {
 Napi::Value Stop(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsNumber()) {
-    return Throw<Napi::TypeError>(env, "ERR_INVALID_ARG_TYPE",
+    return ThrowTypeError(env, "ERR_INVALID_ARG_TYPE",
                                   "The \"id\" argument must be of type number");
   }
   const double id = info[0].As<Napi::Number>().DoubleValue();
@@ -115,12 +127,19 @@ Napi::Value TriggerUncaughtException(const Napi::CallbackInfo& info) {
 
 // counts(): [pending, queued]
 Napi::Value Counts(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
+  napi_env env = info.Env();
   AddonState* state = StateOf(info);
-  Napi::Array result = Napi::Array::New(env, 2);
-  result.Set(uint32_t{0}, Napi::Number::New(env, static_cast<double>(state->registry.pending())));
-  result.Set(uint32_t{1}, Napi::Number::New(env, static_cast<double>(state->registry.queued())));
-  return result;
+  const double values[2] = {static_cast<double>(state->registry.pending()),
+                            static_cast<double>(state->registry.queued())};
+  napi_value result, element;
+  if (napi_create_array_with_length(env, 2, &result) != napi_ok) return Napi::Value();
+  for (uint32_t i = 0; i < 2; i++) {
+    if (napi_create_double(env, values[i], &element) != napi_ok ||
+        napi_set_element(env, result, i, element) != napi_ok) {
+      return Napi::Value();
+    }
+  }
+  return Napi::Value(env, result);
 }
 
 void OnHookDone(void* data) {
