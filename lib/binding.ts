@@ -4,16 +4,24 @@ import * as path from 'node:path';
 
 /** The functions exported by native/addon.cc. */
 export interface NativeBinding {
-  /** Once per environment: the function that runs a batch of collected slots. */
-  setup(deliver: (slots: Uint32Array) => void): void;
+  /**
+   * Once per environment: the function that runs a batch of collected slots;
+   * `waitedMs` is how long the batch's first slot waited in the queue.
+   */
+  setup(deliver: (slots: Uint32Array, waitedMs: number) => void): void;
   /** Watches `target` (an object or function) and returns the registration's id. */
   register(target: object): number;
   /** Cancels a registration whose object is not yet found dead; false otherwise. */
   stop(id: number): boolean;
   /** Reports an error exactly like an uncaught exception (may not return). */
   triggerUncaughtException(error: unknown): void;
-  /** [registrations watching a live object, cleanups queued but not yet run] */
-  counts(): [number, number];
+  /**
+   * [registrations watching a live object, cleanups queued and not yet handed
+   * to JavaScript]; fills and returns `out` when given one.
+   */
+  counts(out?: Float64Array): ArrayLike<number>;
+  /** [slots, objects] of every registration still watching a live object. */
+  live(): [number[], object[]];
 }
 
 const root = path.join(__dirname, '..');

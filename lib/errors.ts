@@ -100,3 +100,25 @@ export function illegalConstructor(caller: Function): TypeError & CodedError {
     caller,
   );
 }
+
+const DEFAULT_TIMEOUT_MS = 10000;
+
+/**
+ * Validates an optional `{ timeoutMs }` options object and returns the
+ * timeout (default 10,000 ms; Infinity allowed).
+ */
+export function timeoutOption(options: unknown, caller: Function): number {
+  if (options === undefined) return DEFAULT_TIMEOUT_MS;
+  if (typeof options !== 'object' || options === null) {
+    throw invalidArgType('options', 'object', options, caller);
+  }
+  const { timeoutMs } = options as { timeoutMs?: unknown };
+  if (timeoutMs === undefined) return DEFAULT_TIMEOUT_MS;
+  if (typeof timeoutMs !== 'number') {
+    throw invalidArgType('options.timeoutMs', 'number', timeoutMs, caller);
+  }
+  if (!(timeoutMs >= 0)) {
+    throw invalidArgValue('options.timeoutMs', 'must be a number >= 0', timeoutMs, caller);
+  }
+  return timeoutMs;
+}

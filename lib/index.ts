@@ -1,48 +1,12 @@
-// The public API: addCleanup / AddCleanup / Cleanup.
-//
-// A registration has two halves. The native half (native/registry.cc) is a
-// weak reference to `ptr` with a finalizer; it never keeps `ptr` alive. The
-// JavaScript half is the `cleanup` and `arg`, kept here in two tables indexed
-// by the registration's slot (the low 32 bits of its id), because Node-API
-// cannot hold strong references to primitives and strong native references to
-// JS values cost GC time. Both halves are dropped as soon as the cleanup has
-// run or been stopped.
+// The public API: addCleanup / AddCleanup / Cleanup, and the tools beyond Go
+// (drainCleanups, cleanupStats, checkCleanups). The engine's JavaScript half
+// is lib/core.ts; the native half is native/.
 import { binding } from './binding';
-import { illegalConstructor, invalidArgType, invalidArgValue } from './errors';
+import { SLOT_SPAN, addWaiter, args, cleanups, counters, forget, idle, readCounts, removeWaiter, stacks } from './core';
+import * as debug from './debug';
+import { illegalConstructor, invalidArgType, invalidArgValue, timeoutOption } from './errors';
 
 export type { CodedError } from './errors';
-
-type AnyCleanup = (arg: any) => void;
-
-const cleanups: (AnyCleanup | undefined)[] = [];
-const args: unknown[] = [];
-
-const SLOT_SPAN = 4294967296; // 2^32: an id is generation * 2^32 + slot
-
-// Runs one batch of cleanups whose objects died. Called by the native queue
-// from the event loop, through napi_make_callback, never from inside the GC.
-// Every slot's cleanup and arg are taken out of the tables before the call, so
-// that nothing here keeps them alive afterwards and a cleanup that registers
-// new cleanups cannot be confused with the ones it replaces.
-function deliver(slots: Uint32Array): void {
-  for (let i = 0; i < slots.length; i++) {
-    const slot = slots[i]!;
-    const cleanup = cleanups[slot];
-    const arg = args[slot];
-    cleanups[slot] = undefined;
-    args[slot] = undefined;
-    if (cleanup === undefined) continue;
-    try {
-      cleanup(arg);
-    } catch (error) {
-      // Reported like any uncaught exception; with a listener, the rest of
-      // the batch goes on.
-      binding.triggerUncaughtException(error);
-    }
-  }
-}
-
-binding.setup(deliver);
 
 let createCleanup: (id: number) => Cleanup;
 const CONSTRUCT = Symbol('Cleanup');
@@ -98,9 +62,7 @@ export class Cleanup {
     // becomes stoppable again, so later calls need not reach the binding.
     this.#id = -1;
     if (!binding.stop(id)) return false;
-    const slot = id % SLOT_SPAN;
-    cleanups[slot] = undefined;
-    args[slot] = undefined;
+    forget(id % SLOT_SPAN);
     return true;
   }
 }
@@ -174,11 +136,34 @@ export function addCleanup<T extends object, S>(
       addCleanup,
     );
   }
+  return createCleanup(debug.enabled ? registerDebug(ptr, cleanup, arg) : register(ptr, cleanup, arg));
+}
+
+// Returns the new registration's id.
+function register(ptr: object, cleanup: (arg: any) => void, arg: unknown): number {
   const id = binding.register(ptr);
   const slot = id % SLOT_SPAN;
   cleanups[slot] = cleanup;
   args[slot] = arg;
-  return createCleanup(id);
+  return id;
+}
+
+// Debug mode (ADDCLEANUP_DEBUG=1): refuses an arg that references ptr, with
+// the path to it, and records where the registration was made.
+function registerDebug(ptr: object, cleanup: (arg: any) => void, arg: unknown): number {
+  const path = debug.findPath(arg, ptr);
+  if (path !== undefined) {
+    throw invalidArgValue(
+      'arg',
+      `references ptr at ${path}: the cleanup would never run, because arg keeps ptr reachable`,
+      arg,
+      addCleanup,
+    );
+  }
+  const stack = debug.captureStack(addCleanup);
+  const id = register(ptr, cleanup, arg);
+  stacks[id % SLOT_SPAN] = stack;
+  return id;
 }
 
 /**
@@ -186,3 +171,91 @@ export function addCleanup<T extends object, S>(
  * (`runtime.AddCleanup`). `AddCleanup === addCleanup`.
  */
 export const AddCleanup: typeof addCleanup = addCleanup;
+
+/** Options of {@link drainCleanups}. */
+export interface DrainOptions {
+  /** How long to wait at most, in milliseconds (default 10,000). */
+  timeoutMs?: number;
+}
+
+/**
+ * Waits until no cleanup of this thread is queued or running: every object
+ * already found dead has had its cleanup run. It first lets the event loop
+ * turn once, so that objects the garbage collector has already found dead
+ * reach the queue. It does not force a garbage collection (see `collect()` in
+ * `addcleanup/testing` for that).
+ *
+ * @param options - `timeoutMs`: how long to wait at most (default 10,000 ms).
+ *   The timer does not keep the process alive by itself.
+ * @returns a promise of `true` once the queue is empty and no cleanup is
+ *   running, or `false` if `timeoutMs` passed first.
+ * @throws TypeError with code `ERR_INVALID_ARG_TYPE` or `ERR_INVALID_ARG_VALUE`
+ *   if `options` or `options.timeoutMs` is not valid (synchronously).
+ *
+ * @example
+ * ```ts
+ * await closeAll();          // drops the last references
+ * global.gc?.();
+ * await drainCleanups();     // their cleanups have now run
+ * ```
+ */
+export function drainCleanups(options?: DrainOptions): Promise<boolean> {
+  const timeoutMs = timeoutOption(options, drainCleanups);
+  return new Promise<boolean>((resolve) => {
+    let timer: NodeJS.Timeout | undefined;
+    const wake = (): void => {
+      if (timer !== undefined) clearTimeout(timer);
+      resolve(true);
+    };
+    if (Number.isFinite(timeoutMs)) {
+      timer = setTimeout(() => {
+        removeWaiter(wake);
+        resolve(false);
+      }, timeoutMs);
+      timer.unref();
+    }
+    // One turn first: Node runs the finalizers of objects that a collection
+    // has already found dead in an immediate, which puts them in the queue.
+    setImmediate(() => {
+      if (idle()) wake();
+      // Otherwise the queue is armed (and keeps the loop alive): the batch
+      // that empties it wakes us.
+      else addWaiter(wake);
+    });
+  });
+}
+
+/** The counters returned by {@link cleanupStats}. */
+export interface CleanupStats {
+  /** Registered, object not yet found dead, not stopped. */
+  pending: number;
+  /** Object found dead, cleanup not yet run. */
+  queued: number;
+  /** Cleanups called since the package was loaded, those that threw included. */
+  executed: number;
+  /** Registrations cancelled by `stop()` since the package was loaded. */
+  stopped: number;
+  /** Cleanups that threw since the package was loaded. */
+  failed: number;
+}
+
+/**
+ * The counters of this thread's registrations. Cheap: it allocates nothing
+ * but the returned object.
+ *
+ * @example
+ * ```ts
+ * const { pending, queued, executed } = cleanupStats();
+ * metrics.gauge('cleanups.pending', pending);
+ * ```
+ */
+export function cleanupStats(): CleanupStats {
+  const counts = readCounts();
+  return {
+    pending: counts[0]!,
+    queued: counts[1]!,
+    executed: counters.executed,
+    stopped: counters.stopped,
+    failed: counters.failed,
+  };
+}

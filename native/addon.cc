@@ -66,7 +66,7 @@ Napi::Value ThrowStatus(napi_env env, napi_status status, const char* what) {
   return Throw(env, false, "ERR_ADDCLEANUP_NATIVE", message.c_str());
 }
 
-// setup(deliver: (slots: Uint32Array) => void): void
+// setup(deliver: (slots: Uint32Array, waitedMs: number) => void): void
 // Once per environment, by lib/index.ts when it loads.
 Napi::Value Setup(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -125,12 +125,29 @@ Napi::Value TriggerUncaughtException(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// counts(): [pending, queued]
+// counts(out?: Float64Array): [pending, queued]
+// With a Float64Array of at least two elements, fills it and returns it
+// (cleanupStats() reads the counters without allocating); otherwise returns a
+// new array.
 Napi::Value Counts(const Napi::CallbackInfo& info) {
   napi_env env = info.Env();
   AddonState* state = StateOf(info);
   const double values[2] = {static_cast<double>(state->registry.pending()),
                             static_cast<double>(state->registry.queued())};
+  if (info.Length() > 0 && info[0].IsTypedArray()) {
+    napi_typedarray_type type;
+    size_t length = 0;
+    void* data = nullptr;
+    if (napi_get_typedarray_info(env, info[0], &type, &length, &data, nullptr,
+                                 nullptr) != napi_ok ||
+        type != napi_float64_array || length < 2 || data == nullptr) {
+      return ThrowTypeError(env, "ERR_INVALID_ARG_TYPE",
+                            "The \"out\" argument must be a Float64Array of length 2 or more");
+    }
+    static_cast<double*>(data)[0] = values[0];
+    static_cast<double*>(data)[1] = values[1];
+    return info[0];
+  }
   napi_value result, element;
   if (napi_create_array_with_length(env, 2, &result) != napi_ok) return Napi::Value();
   for (uint32_t i = 0; i < 2; i++) {
@@ -138,6 +155,26 @@ Napi::Value Counts(const Napi::CallbackInfo& info) {
         napi_set_element(env, result, i, element) != napi_ok) {
       return Napi::Value();
     }
+  }
+  return Napi::Value(env, result);
+}
+
+// live(): [slots: number[], targets: object[]]
+// Every registration still watching a live object, with that object, for
+// checkCleanups(). The objects are returned strongly: the caller drops them.
+Napi::Value Live(const Napi::CallbackInfo& info) {
+  napi_env env = info.Env();
+  napi_value slots, targets, result;
+  if (napi_create_array(env, &slots) != napi_ok ||
+      napi_create_array(env, &targets) != napi_ok ||
+      napi_create_array_with_length(env, 2, &result) != napi_ok) {
+    return Napi::Value();
+  }
+  napi_status status = StateOf(info)->registry.CollectLive(env, slots, targets);
+  if (status != napi_ok) return ThrowStatus(env, status, "listing live registrations");
+  if (napi_set_element(env, result, 0, slots) != napi_ok ||
+      napi_set_element(env, result, 1, targets) != napi_ok) {
+    return Napi::Value();
   }
   return Napi::Value(env, result);
 }
@@ -175,6 +212,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("triggerUncaughtException",
               Napi::Function::New<TriggerUncaughtException>(env, "triggerUncaughtException", state));
   exports.Set("counts", Napi::Function::New<Counts>(env, "counts", state));
+  exports.Set("live", Napi::Function::New<Live>(env, "live", state));
   return exports;
 }
 

@@ -1,7 +1,6 @@
 #include "queue.h"
 
 #include <algorithm>
-#include <cstring>
 
 #include "checks.h"
 #include "registry.h"
@@ -60,6 +59,8 @@ napi_status Queue::Start(napi_env env, napi_value deliver) {
   uv_unref(reinterpret_cast<uv_handle_t*>(&wakeup->handle));
 
   env_ = env;
+  loop_ = loop;
+  base_ms_ = uv_now(loop);
   deliver_ = deliver_ref;
   receiver_ = receiver_ref;
   async_context_ = context;
@@ -71,7 +72,10 @@ napi_status Queue::Start(napi_env env, napi_value deliver) {
 
 void Queue::Push(uint32_t slot) {
   ADDCLEANUP_ASSERT(!closed_);
-  items_.push_back(slot);
+  // uv_now() is the loop's cached time: reading it costs nothing.
+  const uint32_t now =
+      loop_ == nullptr ? 0 : static_cast<uint32_t>(uv_now(loop_) - base_ms_);
+  items_.push_back(Item{slot, now});
   Arm();
 }
 
@@ -95,21 +99,33 @@ napi_status Queue::DeliverBatch(napi_value deliver, napi_value receiver,
   // given without touching the queue, and the slots to release are read from
   // items_, never back from the array.
   void* data = nullptr;
-  napi_value buffer, ids;
+  napi_value argv[2];
+  napi_value buffer;
   napi_status status =
       napi_create_arraybuffer(env_, count * sizeof(uint32_t), &data, &buffer);
   if (status != napi_ok) return status;
-  std::memcpy(data, items_.data() + head_, count * sizeof(uint32_t));
-  status = napi_create_typedarray(env_, napi_uint32_array, count, buffer, 0, &ids);
-  if (status != napi_ok) return status;
+  uint32_t* ids = static_cast<uint32_t*>(data);
+  for (size_t i = 0; i < count; i++) ids[i] = items_[head_ + i].slot;
+  const double waited_ms =
+      static_cast<double>(uv_now(loop_) - base_ms_ - items_[head_].queued_at);
+  if ((status = napi_create_typedarray(env_, napi_uint32_array, count, buffer,
+                                       0, &argv[0])) != napi_ok ||
+      (status = napi_create_double(env_, waited_ms, &argv[1])) != napi_ok) {
+    return status;
+  }
 
   const size_t begin = head_;
   head_ += count;
-  status = napi_make_callback(env_, async_context_, receiver, deliver, 1, &ids,
+  for (size_t i = begin; i < begin + count; i++) {
+    registry_.BeginDelivery(items_[i].slot);
+  }
+  status = napi_make_callback(env_, async_context_, receiver, deliver, 2, argv,
                               nullptr);
   // Whatever happened in JavaScript, these slots were handed over: their
   // cleanup and arg are gone from the JS tables, so the slots are free again.
-  for (size_t i = begin; i < begin + count; i++) registry_.Release(items_[i]);
+  // (They were kept out of reuse during the call, so that a cleanup which
+  // registers new objects cannot take a slot that the batch has yet to run.)
+  for (size_t i = begin; i < begin + count; i++) registry_.Release(items_[i].slot);
   return status;
 }
 

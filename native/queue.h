@@ -1,8 +1,9 @@
 // The hand-off from the garbage collector to the event loop.
 //
 // Registry finalizers push the slots of dead objects here. A libuv async
-// handle wakes the loop, and the drain calls the JavaScript `deliver` function
-// once per batch of slots (a Uint32Array), through napi_make_callback so that
+// handle wakes the loop, and the drain calls the JavaScript
+// `deliver(slots: Uint32Array, waitedMs: number)` once per batch of slots,
+// through napi_make_callback so that
 // each batch is an ordinary top-level callback: async hooks see it, and
 // process.nextTick callbacks and microtasks queued by cleanups run when it
 // returns. The drain yields back to the loop after a time budget, so a large
@@ -55,6 +56,13 @@ class Queue {
  private:
   struct Wakeup;
 
+  // A queued slot and the loop time (ms, relative to base_ms_) at which its
+  // object was found dead, so a batch can tell how long it waited.
+  struct Item {
+    uint32_t slot;
+    uint32_t queued_at;
+  };
+
   static void OnWake(uv_async_t* handle);
   static void OnHandleClosed(uv_handle_t* handle);
   void Drain();
@@ -68,7 +76,9 @@ class Queue {
   napi_ref receiver_ = nullptr;
   napi_async_context async_context_ = nullptr;
   Wakeup* wakeup_ = nullptr;
-  std::vector<uint32_t> items_;
+  uv_loop_t* loop_ = nullptr;
+  uint64_t base_ms_ = 0;
+  std::vector<Item> items_;
   size_t head_ = 0;
   bool armed_ = false;
   bool draining_ = false;

@@ -88,11 +88,38 @@ bool Registry::Stop(napi_env env, double id) {
   return true;
 }
 
-void Registry::Release(uint32_t slot) {
+void Registry::BeginDelivery(uint32_t slot) {
   ADDCLEANUP_ASSERT(slot < slots_.size());
   ADDCLEANUP_ASSERT(slots_[slot].state == State::kQueued);
+  slots_[slot].state = State::kDelivering;
   queued_--;
+}
+
+void Registry::Release(uint32_t slot) {
+  ADDCLEANUP_ASSERT(slot < slots_.size());
+  ADDCLEANUP_ASSERT(slots_[slot].state == State::kDelivering);
   FreeSlot(slot);
+}
+
+napi_status Registry::CollectLive(napi_env env, napi_value slots_out,
+                                  napi_value targets_out) {
+  uint32_t n = 0;
+  for (uint32_t slot = 0; slot < slots_.size(); slot++) {
+    const Slot& s = slots_[slot];
+    if (s.state != State::kPending) continue;
+    napi_value target = nullptr, index;
+    napi_status status = napi_get_reference_value(env, s.ref, &target);
+    if (status != napi_ok) return status;
+    // Dead but not yet finalized: nothing to report for it.
+    if (target == nullptr) continue;
+    if ((status = napi_create_uint32(env, slot, &index)) != napi_ok ||
+        (status = napi_set_element(env, slots_out, n, index)) != napi_ok ||
+        (status = napi_set_element(env, targets_out, n, target)) != napi_ok) {
+      return status;
+    }
+    n++;
+  }
+  return napi_ok;
 }
 
 void Registry::OnCollected(napi_env env, void* data, void* hint) {

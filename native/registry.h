@@ -45,9 +45,20 @@ class Registry {
   // no effect once the object was found dead.
   bool Stop(napi_env env, double id);
 
-  // Called by the queue after the JavaScript side has taken (and cleared) the
-  // slot's cleanup: the slot may now be reused under a new generation.
+  // Called by the queue as it hands a queued slot to JavaScript: the cleanup
+  // is now running (or about to), no longer counted as queued.
+  void BeginDelivery(uint32_t slot);
+
+  // Called by the queue after the JavaScript call that ran the slot's cleanup
+  // has returned: the slot may now be reused under a new generation. Slots
+  // are not reused during that call, so JavaScript can still find the
+  // cleanup of every slot in its batch, whatever it registers meanwhile.
   void Release(uint32_t slot);
+
+  // Appends the slot and object of every registration still watching a live
+  // object, for diagnostics (checkCleanups). The objects are returned
+  // strongly, so the caller must drop them promptly.
+  napi_status CollectLive(napi_env env, napi_value slots_out, napi_value targets_out);
 
   // From the environment cleanup hook on: finalizers only free native memory
   // and queue nothing, since no JavaScript may run any more.
@@ -63,6 +74,7 @@ class Registry {
     kFree,     // on the free list
     kPending,  // watching a live object; `ref` is set
     kQueued,   // object found dead; cleanup handed to the queue, not yet run
+    kDelivering,  // handed to JavaScript in the current batch
     kRetired,  // generation exhausted; never reused
   };
 

@@ -1,0 +1,146 @@
+// The JavaScript half of the engine: the tables that hold each registration's
+// cleanup and arg, the batch delivery called by the native queue, and the
+// counters behind cleanupStats() and drainCleanups(). Internal: the public
+// API is lib/index.ts.
+//
+// A registration has two halves. The native half (native/registry.cc) is a
+// weak reference to `ptr` with a finalizer; it never keeps `ptr` alive. The
+// JavaScript half is the `cleanup` and `arg`, kept here in tables indexed by
+// the registration's slot (the low 32 bits of its id), because Node-API
+// cannot hold strong references to primitives and strong native references to
+// JS values cost GC time. Both halves are dropped as soon as the cleanup has
+// run or been stopped.
+import { binding } from './binding';
+import * as debug from './debug';
+
+type AnyCleanup = (arg: any) => void;
+
+export const SLOT_SPAN = 4294967296; // 2^32: an id is generation * 2^32 + slot
+
+export const cleanups: (AnyCleanup | undefined)[] = [];
+export const args: unknown[] = [];
+/** Debug mode only: where each live registration was made. */
+export const stacks: (string | undefined)[] = [];
+
+// Counters since load (cleanupStats()).
+export const counters = { executed: 0, stopped: 0, failed: 0 };
+// Cleanups of the batch being delivered that have not been called yet: still
+// "queued" for cleanupStats(), though the native queue has handed them over.
+let batchRemaining = 0;
+let delivering = false;
+
+const scratch = new Float64Array(2);
+
+/**
+ * [registrations watching a live object, cleanups queued and not yet run], in
+ * a scratch array that the next call overwrites (no allocation).
+ */
+export function readCounts(): Float64Array {
+  binding.counts(scratch);
+  scratch[1]! += batchRemaining;
+  return scratch;
+}
+
+/** True when no cleanup of this thread is queued or running. */
+export function idle(): boolean {
+  if (delivering) return false;
+  binding.counts(scratch);
+  return scratch[1] === 0;
+}
+
+// drainCleanups() waiters: woken when a batch ends with nothing left queued.
+const waiters = new Set<() => void>();
+
+export function addWaiter(wake: () => void): void {
+  waiters.add(wake);
+}
+
+export function removeWaiter(wake: () => void): void {
+  waiters.delete(wake);
+}
+
+function wakeWaiters(): void {
+  if (waiters.size === 0 || !idle()) return;
+  const woken = [...waiters];
+  waiters.clear();
+  for (const wake of woken) wake();
+}
+
+function run(cleanup: AnyCleanup, arg: unknown): void {
+  counters.executed++;
+  try {
+    cleanup(arg);
+  } catch (error) {
+    counters.failed++;
+    // Reported like any uncaught exception; with a listener, the rest of the
+    // batch goes on.
+    binding.triggerUncaughtException(error);
+  }
+}
+
+// Runs one batch of cleanups whose objects died. Called by the native queue
+// from the event loop, through napi_make_callback, never from inside the GC.
+// Each slot's cleanup and arg are taken out of the tables before the call, so
+// that nothing here keeps them alive afterwards. The native side does not
+// reuse the batch's slots until this returns, so a cleanup that registers new
+// objects cannot overwrite an entry that is still to run.
+function deliverFast(slots: Uint32Array): void {
+  const n = slots.length;
+  delivering = true;
+  batchRemaining = n;
+  try {
+    for (let i = 0; i < n; i++) {
+      const slot = slots[i]!;
+      const cleanup = cleanups[slot];
+      const arg = args[slot];
+      cleanups[slot] = undefined;
+      args[slot] = undefined;
+      batchRemaining--;
+      if (cleanup !== undefined) run(cleanup, arg);
+    }
+  } finally {
+    delivering = false;
+    batchRemaining = 0;
+  }
+  wakeWaiters();
+}
+
+// The same, in debug mode: it also times each cleanup and the batch's wait in
+// the queue, and drops the registration stacks.
+function deliverDebug(slots: Uint32Array, waitedMs: number): void {
+  if (waitedMs > debug.slowMs) debug.warnQueueDelay(waitedMs);
+  const n = slots.length;
+  delivering = true;
+  batchRemaining = n;
+  try {
+    for (let i = 0; i < n; i++) {
+      const slot = slots[i]!;
+      const cleanup = cleanups[slot];
+      const arg = args[slot];
+      const stack = stacks[slot];
+      cleanups[slot] = undefined;
+      args[slot] = undefined;
+      stacks[slot] = undefined;
+      batchRemaining--;
+      if (cleanup === undefined) continue;
+      const start = performance.now();
+      run(cleanup, arg);
+      const ms = performance.now() - start;
+      if (ms > debug.slowMs) debug.warnSlowCleanup(ms, stack);
+    }
+  } finally {
+    delivering = false;
+    batchRemaining = 0;
+  }
+  wakeWaiters();
+}
+
+binding.setup(debug.enabled ? deliverDebug : deliverFast);
+
+/** Drops the JavaScript half of a registration that stop() cancelled. */
+export function forget(slot: number): void {
+  cleanups[slot] = undefined;
+  args[slot] = undefined;
+  if (debug.enabled) stacks[slot] = undefined;
+  counters.stopped++;
+}
