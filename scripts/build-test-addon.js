@@ -1,0 +1,80 @@
+'use strict';
+// Builds test/addon (a test-only native addon, see test/addon/test_addon.c)
+// with node-gyp into test/addon/build/, which git ignores (`build/`).
+//
+//   node scripts/build-test-addon.js          build if missing or stale
+//   node scripts/build-test-addon.js --force  rebuild from scratch
+//
+// Tests call ensureTestAddon() from a mocha `before` hook, so that `npm test`
+// on a fresh clone builds it on demand. It is never built by `npm install` and
+// never published (package.json "files" does not include test/ or scripts/).
+const { spawn } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+
+const ROOT = path.join(__dirname, '..');
+const ADDON_DIR = path.join(ROOT, 'test', 'addon');
+const ADDON_PATH = path.join(ADDON_DIR, 'build', 'Release', 'test_addon.node');
+const SOURCES = ['binding.gyp', 'test_addon.c'].map((name) => path.join(ADDON_DIR, name));
+
+// Missing, or older than one of its sources.
+function isStale() {
+  let built;
+  try {
+    built = fs.statSync(ADDON_PATH).mtimeMs;
+  } catch {
+    return true;
+  }
+  return SOURCES.some((file) => fs.statSync(file).mtimeMs > built);
+}
+
+// Headers: npm passes its `nodedir` setting as npm_config_nodedir, and
+// node-gyp reads it. Outside npm (plain `mocha`), use the running Node's own
+// install prefix when it ships its headers (official builds and most distros
+// do), so that nothing needs to be downloaded; otherwise node-gyp falls back
+// to its usual download.
+function nodedirArgs() {
+  if (process.env.npm_config_nodedir) return [];
+  const prefix = path.resolve(path.dirname(process.execPath), '..');
+  const headers = path.join(prefix, 'include', 'node');
+  if (fs.existsSync(path.join(headers, 'node_api.h')) && fs.existsSync(path.join(headers, 'common.gypi'))) {
+    return [`--nodedir=${prefix}`];
+  }
+  return [];
+}
+
+// Runs node-gyp (the project's own devDependency) with the current Node.
+// Resolves with the output; rejects with it if the build fails.
+function build() {
+  const nodeGyp = require.resolve('node-gyp/bin/node-gyp.js', { paths: [ROOT] });
+  const args = [nodeGyp, 'rebuild', '--release', `--directory=${ADDON_DIR}`, ...nodedirArgs()];
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.setEncoding('utf8').on('data', (d) => (output += d));
+    child.stderr.setEncoding('utf8').on('data', (d) => (output += d));
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      if (code === 0 && fs.existsSync(ADDON_PATH)) resolve(output);
+      else reject(new Error(`building the test addon failed (node-gyp exit ${code}, signal ${signal}):\n${output}`));
+    });
+  });
+}
+
+// Builds the test addon if it is missing or stale; resolves with its path.
+async function ensureTestAddon({ force = false } = {}) {
+  if (force || isStale()) await build();
+  return ADDON_PATH;
+}
+
+module.exports = { ADDON_DIR, ADDON_PATH, ensureTestAddon, build };
+
+if (require.main === module) {
+  ensureTestAddon({ force: process.argv.includes('--force') }).then(
+    (file) => console.log(`test addon: ${file}`),
+    (error) => {
+      console.error(error.message);
+      process.exitCode = 1;
+    },
+  );
+}

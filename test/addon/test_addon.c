@@ -1,0 +1,318 @@
+/*
+ * A test-only addon that owns JavaScript objects the way real addons do, so
+ * that test/other-addons.test.js can check that addcleanup neither disturbs
+ * them nor is disturbed by them:
+ *
+ *   new Wrapped(value)      an instance napi_wrap'ped with a native struct and
+ *                           a finalizer (the usual ObjectWrap pattern)
+ *   wrap(obj, value)        napi_wrap an existing object (plain, frozen, ...)
+ *   unwrapValue(obj)        napi_unwrap: the wrapped struct's value
+ *   removeWrap(obj)         napi_remove_wrap: the value; the wrap finalizer
+ *                           is cancelled (the struct is freed here)
+ *   addFinalizer(obj, tag)  napi_add_finalizer: an extra finalizer of this
+ *                           addon's own on any object (any number of them)
+ *   createExternal(tag)     napi_create_external with a finalizer
+ *   externalValue(ext)      napi_get_value_external: the external's tag
+ *   counts()                { wrap, extra, external }: finalizer calls so far
+ *   finalized()             { wrap, extra, external }: the tags (the wrapped
+ *                           value for wraps) of every finalizer call so far,
+ *                           in call order, so that tests can check that each
+ *                           object's finalizers ran exactly once
+ *
+ * Every finalizer only records its call in per-environment state (instance
+ * data) and frees its struct: Node-API finalizers must not call JavaScript.
+ * Bad arguments throw a TypeError; nothing here may crash the process.
+ */
+#include <node_api.h>
+#include <stdlib.h>
+
+enum Kind { KIND_WRAP = 0, KIND_EXTRA = 1, KIND_EXTERNAL = 2, KIND_COUNT = 3 };
+static const char* const kKindNames[KIND_COUNT] = {"wrap", "extra", "external"};
+
+typedef struct {
+  double* tags;
+  size_t length;
+  size_t capacity;
+} Log;
+
+typedef struct {
+  Log logs[KIND_COUNT];
+} State;
+
+/* The native struct behind a wrap, an extra finalizer or an external. */
+typedef struct {
+  double value;
+} Payload;
+
+#define CHECK(env, call)                                              \
+  do {                                                                \
+    if ((call) != napi_ok) {                                          \
+      bool pending_ = false;                                          \
+      napi_is_exception_pending((env), &pending_);                    \
+      if (!pending_) napi_throw_error((env), NULL, "test_addon: " #call " failed"); \
+      return NULL;                                                    \
+    }                                                                 \
+  } while (0)
+
+static State* GetState(napi_env env) {
+  void* data = NULL;
+  if (napi_get_instance_data(env, &data) != napi_ok) return NULL;
+  return (State*)data;
+}
+
+static void Record(napi_env env, enum Kind kind, double tag) {
+  State* state = GetState(env);
+  if (state == NULL) return; /* instance data already gone: nothing to log */
+  Log* log = &state->logs[kind];
+  if (log->length == log->capacity) {
+    size_t capacity = log->capacity ? log->capacity * 2 : 64;
+    double* tags = (double*)realloc(log->tags, capacity * sizeof(double));
+    if (tags == NULL) abort();
+    log->tags = tags;
+    log->capacity = capacity;
+  }
+  log->tags[log->length++] = tag;
+}
+
+static Payload* NewPayload(double value) {
+  Payload* payload = (Payload*)malloc(sizeof(Payload));
+  if (payload == NULL) abort();
+  payload->value = value;
+  return payload;
+}
+
+static void FinalizeWrap(napi_env env, void* data, void* hint) {
+  (void)hint;
+  Payload* payload = (Payload*)data;
+  Record(env, KIND_WRAP, payload->value);
+  free(payload);
+}
+
+static void FinalizeExtra(napi_env env, void* data, void* hint) {
+  (void)hint;
+  Payload* payload = (Payload*)data;
+  Record(env, KIND_EXTRA, payload->value);
+  free(payload);
+}
+
+static void FinalizeExternal(napi_env env, void* data, void* hint) {
+  (void)hint;
+  Payload* payload = (Payload*)data;
+  Record(env, KIND_EXTERNAL, payload->value);
+  free(payload);
+}
+
+static void DeleteState(napi_env env, void* data, void* hint) {
+  (void)env;
+  (void)hint;
+  State* state = (State*)data;
+  for (int i = 0; i < KIND_COUNT; i++) free(state->logs[i].tags);
+  free(state);
+}
+
+/* Reads argument `index` as a number, or throws a TypeError. */
+static bool GetNumberArg(napi_env env, size_t argc, napi_value* argv, size_t index,
+                         const char* name, double* out) {
+  napi_valuetype type = napi_undefined;
+  if (index < argc && napi_typeof(env, argv[index], &type) == napi_ok &&
+      type == napi_number && napi_get_value_double(env, argv[index], out) == napi_ok) {
+    return true;
+  }
+  napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", name);
+  return false;
+}
+
+static bool GetObjectArg(napi_env env, size_t argc, napi_value* argv, size_t index,
+                         const char* name) {
+  napi_valuetype type = napi_undefined;
+  if (index < argc && napi_typeof(env, argv[index], &type) == napi_ok &&
+      (type == napi_object || type == napi_function || type == napi_external)) {
+    return true;
+  }
+  napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", name);
+  return false;
+}
+
+static napi_value DoWrap(napi_env env, napi_value object, double value) {
+  Payload* payload = NewPayload(value);
+  if (napi_wrap(env, object, payload, FinalizeWrap, NULL, NULL) != napi_ok) {
+    free(payload);
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (!pending) napi_throw_error(env, NULL, "test_addon: napi_wrap failed (already wrapped?)");
+    return NULL;
+  }
+  return object;
+}
+
+/* new Wrapped(value) */
+static napi_value WrappedConstructor(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], self, target;
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, &self, NULL));
+  CHECK(env, napi_get_new_target(env, info, &target));
+  if (target == NULL) {
+    napi_throw_type_error(env, NULL, "Class constructor Wrapped cannot be invoked without 'new'");
+    return NULL;
+  }
+  double value;
+  if (!GetNumberArg(env, argc, argv, 0, "value must be a number", &value)) return NULL;
+  return DoWrap(env, self, value);
+}
+
+/* wrap(obj, value): obj */
+static napi_value Wrap(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  double value;
+  if (!GetObjectArg(env, argc, argv, 0, "obj must be an object")) return NULL;
+  if (!GetNumberArg(env, argc, argv, 1, "value must be a number", &value)) return NULL;
+  return DoWrap(env, argv[0], value);
+}
+
+/* unwrapValue(obj): number */
+static napi_value UnwrapValue(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], result;
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (!GetObjectArg(env, argc, argv, 0, "obj must be an object")) return NULL;
+  void* data = NULL;
+  CHECK(env, napi_unwrap(env, argv[0], &data));
+  CHECK(env, napi_create_double(env, ((Payload*)data)->value, &result));
+  return result;
+}
+
+/* removeWrap(obj): number (the value; the wrap finalizer will not run) */
+static napi_value RemoveWrap(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], result;
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (!GetObjectArg(env, argc, argv, 0, "obj must be an object")) return NULL;
+  void* data = NULL;
+  CHECK(env, napi_remove_wrap(env, argv[0], &data));
+  Payload* payload = (Payload*)data;
+  napi_status status = napi_create_double(env, payload->value, &result);
+  free(payload);
+  CHECK(env, status);
+  return result;
+}
+
+/* addFinalizer(obj, tag): undefined */
+static napi_value AddFinalizer(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  double tag;
+  if (!GetObjectArg(env, argc, argv, 0, "obj must be an object")) return NULL;
+  if (!GetNumberArg(env, argc, argv, 1, "tag must be a number", &tag)) return NULL;
+  Payload* payload = NewPayload(tag);
+  /* No result reference: Node owns the finalizer's reference and deletes it. */
+  if (napi_add_finalizer(env, argv[0], payload, FinalizeExtra, NULL, NULL) != napi_ok) {
+    free(payload);
+    napi_throw_error(env, NULL, "test_addon: napi_add_finalizer failed");
+    return NULL;
+  }
+  return NULL;
+}
+
+/* createExternal(tag): external */
+static napi_value CreateExternal(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], result;
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  double tag;
+  if (!GetNumberArg(env, argc, argv, 0, "tag must be a number", &tag)) return NULL;
+  Payload* payload = NewPayload(tag);
+  if (napi_create_external(env, payload, FinalizeExternal, NULL, &result) != napi_ok) {
+    free(payload);
+    napi_throw_error(env, NULL, "test_addon: napi_create_external failed");
+    return NULL;
+  }
+  return result;
+}
+
+/* externalValue(ext): number */
+static napi_value ExternalValue(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], result;
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  napi_valuetype type = napi_undefined;
+  if (argc < 1 || napi_typeof(env, argv[0], &type) != napi_ok || type != napi_external) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "ext must be an external");
+    return NULL;
+  }
+  void* data = NULL;
+  CHECK(env, napi_get_value_external(env, argv[0], &data));
+  CHECK(env, napi_create_double(env, ((Payload*)data)->value, &result));
+  return result;
+}
+
+/* counts(): { wrap, extra, external } */
+static napi_value Counts(napi_env env, napi_callback_info info) {
+  (void)info;
+  State* state = GetState(env);
+  napi_value result, count;
+  CHECK(env, napi_create_object(env, &result));
+  for (int i = 0; i < KIND_COUNT; i++) {
+    CHECK(env, napi_create_uint32(env, (uint32_t)state->logs[i].length, &count));
+    CHECK(env, napi_set_named_property(env, result, kKindNames[i], count));
+  }
+  return result;
+}
+
+/* finalized(): { wrap: number[], extra: number[], external: number[] } */
+static napi_value Finalized(napi_env env, napi_callback_info info) {
+  (void)info;
+  State* state = GetState(env);
+  napi_value result, array, tag;
+  CHECK(env, napi_create_object(env, &result));
+  for (int i = 0; i < KIND_COUNT; i++) {
+    const Log* log = &state->logs[i];
+    CHECK(env, napi_create_array_with_length(env, log->length, &array));
+    for (size_t j = 0; j < log->length; j++) {
+      CHECK(env, napi_create_double(env, log->tags[j], &tag));
+      CHECK(env, napi_set_element(env, array, (uint32_t)j, tag));
+    }
+    CHECK(env, napi_set_named_property(env, result, kKindNames[i], array));
+  }
+  return result;
+}
+
+static napi_value Init(napi_env env, napi_value exports) {
+  State* state = (State*)calloc(1, sizeof(State));
+  if (state == NULL) abort();
+  if (napi_set_instance_data(env, state, DeleteState, NULL) != napi_ok) {
+    free(state);
+    napi_throw_error(env, NULL, "test_addon: napi_set_instance_data failed");
+    return NULL;
+  }
+
+  napi_value wrapped;
+  CHECK(env, napi_define_class(env, "Wrapped", NAPI_AUTO_LENGTH, WrappedConstructor, NULL,
+                               0, NULL, &wrapped));
+  CHECK(env, napi_set_named_property(env, exports, "Wrapped", wrapped));
+
+  static const struct {
+    const char* name;
+    napi_callback callback;
+  } functions[] = {
+      {"wrap", Wrap},
+      {"unwrapValue", UnwrapValue},
+      {"removeWrap", RemoveWrap},
+      {"addFinalizer", AddFinalizer},
+      {"createExternal", CreateExternal},
+      {"externalValue", ExternalValue},
+      {"counts", Counts},
+      {"finalized", Finalized},
+  };
+  for (size_t i = 0; i < sizeof(functions) / sizeof(functions[0]); i++) {
+    napi_value fn;
+    CHECK(env, napi_create_function(env, functions[i].name, NAPI_AUTO_LENGTH,
+                                    functions[i].callback, NULL, &fn));
+    CHECK(env, napi_set_named_property(env, exports, functions[i].name, fn));
+  }
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)

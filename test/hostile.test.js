@@ -1,0 +1,498 @@
+'use strict';
+// Issue 4, item 6: hostile calls on the raw native binding. The binding is
+// reachable from JavaScript (require('addcleanup/dist/binding').binding, or
+// the .node file itself), so no call may crash or abort the process: each
+// one returns a sane value or throws a JavaScript Error. Here every function
+// it exports is called with every kind of wrong value and in every way,
+// forged and stale ids are passed to stop(), `setup` is given odd `deliver`
+// functions, a fresh instance is used before its setup, and the binding is
+// called while its environment goes away (process 'exit' handlers, worker
+// process.exit(), worker.terminate() in the middle of a call).
+//
+// Every scenario runs in a child process (test/fixtures/hostile-*.js) so
+// that a crash fails one test instead of killing mocha. The children print
+// what each call did; the exact outcome of each call is asserted here, from
+// what native/addon.cc promises:
+//   setup(deliver)   TypeError ERR_INVALID_ARG_TYPE unless a function; Error
+//                    ERR_ADDCLEANUP_ALREADY_SET_UP once set up
+//   register(ptr)    an id (safe integer >= 0) for an object or function;
+//                    TypeError ERR_INVALID_ARG_TYPE otherwise
+//   stop(id)         a boolean for any number (false unless it names a
+//                    pending registration); TypeError ERR_INVALID_ARG_TYPE
+//                    otherwise
+//   counts()         [pending, queued], whatever it is given
+//   triggerUncaughtException(value)  reports exactly `value` like an
+//                    uncaught exception; returns when a listener handled it
+// `this` is ignored; extra arguments are ignored; `new` returns an object.
+const assert = require('node:assert/strict');
+const { types } = require('node:util');
+const { runFixture, assertCleanExit } = require('./helpers');
+const { makeValues } = require('./fixtures/hostile-util');
+const { CALLS: TERMINATE_CALLS, PUBLIC: TERMINATE_PUBLIC } = require('./fixtures/hostile-worker');
+
+// Below mocha's 60 s, so that a hung child fails with its output.
+const CHILD_TIMEOUT_MS = 30000;
+
+// What must never appear on a child's stderr, even one that dies of an
+// uncaught exception on purpose.
+const CRASH_MARKERS = [
+  /FATAL ERROR/,
+  /Assertion failed|Check failed|Aborted|core dumped|Segmentation fault/,
+  /AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|runtime error:/,
+  /ERR_ADDCLEANUP_NATIVE/,
+];
+
+function assertNoCrashOutput(result) {
+  for (const marker of CRASH_MARKERS) {
+    assert.doesNotMatch(result.stderr, marker, `child stderr shows a crash:\n${result.stderr}`);
+  }
+}
+
+function parseResult(result) {
+  const lines = result.stdout.split('\n').filter((line) => line.startsWith('RESULT '));
+  assert.equal(lines.length, 1, `expected one RESULT line, child printed:\n${result.stdout}\nstderr:\n${result.stderr}`);
+  return JSON.parse(lines[0].slice('RESULT '.length));
+}
+
+// A child that must end cleanly: exit code, no signal, nothing on stderr.
+async function runClean(name, args = [], expectedCode = 0) {
+  const result = await runFixture(name, args, { timeoutMs: CHILD_TIMEOUT_MS });
+  assertCleanExit(result, expectedCode);
+  assertNoCrashOutput(result);
+  assert.equal(result.stderr, '', `the child wrote on stderr:\n${result.stderr}`);
+  return { report: parseResult(result), result };
+}
+
+// A child meant to die of an uncaught exception: Node's exit code, never a
+// signal or a crash.
+async function runDying(name, args, expectedCode) {
+  const result = await runFixture(name, args, { timeoutMs: CHILD_TIMEOUT_MS });
+  assertCleanExit(result, expectedCode);
+  assertNoCrashOutput(result);
+  return result;
+}
+
+// ---------------------------------------------------------------------------
+// The sweep: expected outcome of every call of test/fixtures/hostile-calls.js
+
+const KNOWN = ['setup', 'register', 'stop', 'triggerUncaughtException', 'counts'];
+const SHAPES = ['one', 'extra', 'thisNull', 'thisObject', 'thisPrimitive', 'new'];
+// Names and types only: the values themselves are made again in the child.
+const VALUES = makeValues().map(({ name, value }) => ({
+  name,
+  type: value === null ? 'null' : typeof value,
+  // counts(out) fills and returns a Float64Array of 2+ elements and refuses
+  // any other typed array (native/addon.cc).
+  // (util.types: no Proxy trap is triggered.)
+  countsOut:
+    types.isFloat64Array(value) && value.length >= 2 ? 'fills' : types.isTypedArray(value) ? 'refuses' : undefined,
+}));
+const objectLike = (type) => type === 'object' || type === 'function';
+
+// During the sweep the child keeps exactly 3 live registrations and nothing
+// queued, so counts() has one right answer.
+const COUNTS = 'returns {"array":[{"number":3},{"number":0}]}';
+const RETURNS_NEW_OBJECT = 'returns {"type":"object"}'; // `new` on a primitive result
+const typeError = (arg) => `throws TypeError ERR_INVALID_ARG_TYPE "${arg}"`;
+
+function expectedOutcome(fn, type, shape, countsOut) {
+  const viaNew = (plain) => (shape === 'new' && !plain.startsWith('throws') && plain !== COUNTS ? RETURNS_NEW_OBJECT : plain);
+  switch (fn) {
+    case 'setup':
+      if (shape === 'none') return typeError('deliver');
+      return type === 'function' ? 'throws Error ERR_ADDCLEANUP_ALREADY_SET_UP' : typeError('deliver');
+    case 'register':
+      if (shape === 'none') return typeError('ptr');
+      return objectLike(type) ? viaNew('returns an id') : typeError('ptr');
+    case 'stop':
+      if (shape === 'none') return typeError('id');
+      return type === 'number' ? viaNew('returns {"boolean":false}') : typeError('id');
+    case 'counts':
+      if (shape !== 'none' && countsOut === 'fills') return 'returns {"typedArray":"Float64Array","values":["3","0"]}';
+      if (shape !== 'none' && countsOut === 'refuses') return typeError('out');
+      return COUNTS;
+    case 'triggerUncaughtException':
+      return viaNew('returns "undefined"');
+    default:
+      throw new Error(`no expectation for ${fn}`);
+  }
+}
+
+// One comparable line per outcome: what was returned, or which error (class,
+// code and the quoted argument name in its message).
+function normalize(fn, outcome) {
+  if (outcome === undefined) return 'missing (the child never made this call)';
+  if ('threw' in outcome) {
+    const t = outcome.threw;
+    if (t.notAnError) return `throws a non-Error (${t.notAnError})`;
+    const arg = /"(\w+)"/.exec(t.message ?? '')?.[1];
+    return `throws ${t.name} ${t.code}${arg ? ` "${arg}"` : ''}`;
+  }
+  const r = outcome.returned;
+  if (fn === 'register' && typeof r?.number === 'number' && Number.isSafeInteger(r.number) && r.number >= 0) {
+    return 'returns an id';
+  }
+  return `returns ${JSON.stringify(r)}`;
+}
+
+function assertSweep(outcomes, fn) {
+  const actual = {};
+  const expected = {};
+  const none = `${fn}|none|`;
+  actual[none] = normalize(fn, outcomes[none]);
+  expected[none] = expectedOutcome(fn, 'undefined', 'none');
+  for (const { name, type, countsOut } of VALUES) {
+    for (const shape of SHAPES) {
+      const key = `${fn}|${shape}|${name}`;
+      actual[key] = normalize(fn, outcomes[key]);
+      expected[key] = expectedOutcome(fn, type, shape, countsOut);
+    }
+  }
+  assert.deepEqual(actual, expected);
+}
+
+for (const target of ['main', 'fresh']) {
+  const label =
+    target === 'main'
+      ? 'the package\'s own instance (set up by the package)'
+      : 'a fresh instance (process.dlopen, setup not called before the sweep)';
+
+  describe(`hostile: every binding function, every kind of value, every way of calling it: ${label}`, function () {
+    let run;
+    const sweep = async () => (await (run ??= runClean('hostile-calls.js', [target]))).report;
+
+    it('the child survives all calls and exports at least setup/register/stop/triggerUncaughtException/counts, all functions', async function () {
+      const { extras } = await sweep();
+      for (const name of KNOWN) assert.ok(extras.names.includes(name), `the binding no longer exports ${name}`);
+    });
+
+    if (target === 'fresh') {
+      it('a second load of the addon: require() hands back the cached instance, process.dlopen a separate one', async function () {
+        const { extras } = await sweep();
+        assert.equal(extras.requireIsCached, true);
+        assert.equal(extras.freshIsDistinct, true);
+        assert.deepEqual(extras.firstSetup, { returned: 'undefined' }, 'setup(function) on the fresh instance');
+      });
+    }
+
+    it('setup: TypeError ERR_INVALID_ARG_TYPE for anything but a function (none, extra args, any this, new); a second setup throws ERR_ADDCLEANUP_ALREADY_SET_UP', async function () {
+      assertSweep((await sweep()).outcomes, 'setup');
+    });
+
+    it('register: an id for every object and function (Proxies, revoked Proxies, typed arrays, other contexts...), TypeError ERR_INVALID_ARG_TYPE for every primitive; each id stops once', async function () {
+      const { outcomes, extras } = await sweep();
+      assertSweep(outcomes, 'register');
+      const objects = VALUES.filter((v) => objectLike(v.type)).length;
+      // Five non-`new` ways of calling per object: each id stopped at once.
+      assert.equal(extras.registerStops.length, objects * 5);
+      assert.ok(extras.registerStops.every((stopped) => stopped === true), 'an id returned by register did not stop');
+      // `new register(obj)` registered too (its id was lost): still pending.
+      assert.equal(extras.newRegistered, objects);
+      assert.deepEqual(extras.countsAfterRegister, [3 + objects, 0]);
+    });
+
+    it('stop: false for every number (NaN, ±Infinity, -0, fractions, negatives, 2^53, 1e308, stale generations), TypeError ERR_INVALID_ARG_TYPE for everything else; live registrations untouched', async function () {
+      const { outcomes, extras } = await sweep();
+      assertSweep(outcomes, 'stop');
+      assert.deepEqual(extras.stopRound0, [true, true, true]);
+      assert.deepEqual(extras.stopRound1, [true, true, true]);
+      assert.deepEqual(extras.staleStops, [false, false, false, false, false, false], 'a stopped id stopped again');
+      assert.deepEqual(extras.countsBefore, [3, 0]);
+      assert.deepEqual(extras.countsAfterStops, [3, 0], 'a hostile stop() cancelled a live registration');
+      assert.equal(new Set(extras.liveIds).size, 3);
+      for (const id of extras.liveIds) assert.ok(Number.isSafeInteger(id) && id >= 0, `bad id ${id}`);
+    });
+
+    it('counts: [pending, queued] whatever it is given and however it is called; a Float64Array(2+) first argument is filled and returned, any other typed array is refused with TypeError ERR_INVALID_ARG_TYPE', async function () {
+      assertSweep((await sweep()).outcomes, 'counts');
+    });
+
+    it('triggerUncaughtException: with a listener, every value (even revoked Proxies, symbols, undefined) is reported exactly once, as itself, and the call returns', async function () {
+      const { outcomes, extras } = await sweep();
+      assertSweep(outcomes, 'triggerUncaughtException');
+      const wrong = Object.entries(extras.triggerReports).filter(
+        ([, r]) => !(r.calls === 1 && r.same === true && r.origin === 'uncaughtException'),
+      );
+      assert.deepEqual(wrong, [], 'values not reported exactly once, as themselves');
+      assert.equal(Object.keys(extras.triggerReports).length, 1 + VALUES.length * SHAPES.length);
+    });
+
+    it('functions this test does not know by name (if any) return or throw an Error', async function () {
+      const { outcomes, extras } = await sweep();
+      const unknown = extras.names.filter((name) => !KNOWN.includes(name));
+      for (const name of unknown) {
+        for (const [key, outcome] of Object.entries(outcomes)) {
+          if (key.startsWith(`${name}|`)) {
+            assert.ok(!outcome.threw?.notAnError, `${key} threw a non-Error`);
+          }
+        }
+      }
+    });
+
+    it('after all that, the instance still works: live registrations are intact and stop, and a death is delivered exactly once', async function () {
+      const { extras } = await sweep();
+      assert.deepEqual(extras.countsAtEnd, extras.countsAfterRegister);
+      assert.deepEqual(extras.liveStops, [true, true, true]);
+      assert.equal(extras.deliveredAtEnd, true, 'a death after the sweep was never delivered');
+      assert.ok(extras.deliveredCounts.every((n) => n === 1), `delivered ${extras.deliveredCounts} times`);
+      assert.equal(extras.valuesKept, VALUES.length);
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------
+
+describe('hostile: forged and stale ids, and register before setup', function () {
+  let run;
+  const ids = async () => (await (run ??= runClean('hostile-ids.js'))).report;
+
+  it('stop(-0) is stop(0); an id with another generation (±2^32, max generation, 2^21 * 2^32, ±0.5, negated, +2^53) stops nothing', async function () {
+    const r = await ids();
+    assert.equal(r.firstId, 0, 'precondition: the first registration of the process has id 0');
+    assert.equal(r.stopMinusZero, true);
+    assert.equal(r.stopFirstAgain, false);
+    assert.notEqual(r.secondId, r.firstId, 'a reused slot must get a new id');
+    assert.equal(r.stopOldGeneration, false, 'the id of a stopped registration stopped its successor');
+    assert.deepEqual(r.stopBadGenerations, new Array(9).fill(false));
+    assert.deepEqual(r.countsWhileLive, [1, 0]);
+    assert.equal(r.stopSecond, true);
+    assert.equal(r.stopSecondAgain, false);
+  });
+
+  it('ids of registrations that already ran stop nothing, even once their slots are reused', async function () {
+    const r = await ids();
+    assert.equal(r.runDelivered, true);
+    assert.deepEqual(r.stopRun, [false, false, false, false, false]);
+    assert.equal(r.reusedSlots, true, 'precondition: the new registrations reuse the slots');
+    assert.deepEqual(r.stopRunAfterReuse, [false, false, false, false, false]);
+    assert.deepEqual(r.countsAfterReuse, [5, 0], 'an old id cancelled a new registration');
+    assert.deepEqual(r.stopReused, [true, true, true, true, true]);
+    assert.deepEqual(r.countsEnd, [0, 0]);
+  });
+
+  it('fresh instance: 3,000 deaths before setup wait in its queue (their ids no longer stop), and setup delivers each exactly once, in batches of at most 1,024', async function () {
+    const r = await ids();
+    assert.equal(r.freshQueuedAll, true);
+    assert.deepEqual(r.freshCountsBeforeSetup, [2, 3000]);
+    assert.equal(r.freshStopQueued, 0, 'a queued registration was stopped');
+    assert.deepEqual(r.freshCountsAfterStops, [2, 3000]);
+    assert.deepEqual(r.freshSetup, { returned: 'undefined' });
+    assert.equal(r.freshSetupAgain.threw?.code, 'ERR_ADDCLEANUP_ALREADY_SET_UP');
+    assert.equal(r.freshDelivered, true);
+    assert.equal(r.freshBadCalls, 0, 'deliver was called without a Uint32Array');
+    assert.equal(r.freshDeliveredCount, 3000);
+    assert.equal(r.freshDeliveredDistinct, 3000);
+    assert.equal(r.freshDeliveredAreTheQueued, true);
+    assert.ok(r.freshMaxBatch <= 1024, `a batch of ${r.freshMaxBatch}`);
+    assert.deepEqual(r.freshReceivers, ['object']);
+    assert.deepEqual(r.freshCountsAfterDelivery, [2, 0]);
+    assert.equal(r.freshStopDelivered, 0);
+    assert.equal(r.freshLiveDelivered, 0, 'a live registration was delivered');
+    assert.deepEqual(r.freshStopLive, [true, true]);
+    assert.deepEqual(r.freshCountsEnd, [0, 0]);
+  });
+});
+
+// ---------------------------------------------------------------------------
+
+describe('hostile: odd deliver functions given to setup (fresh instances)', function () {
+  const deliver = async (mode) => (await runClean('hostile-deliver.js', [mode])).report;
+
+  it('a deliver that throws: each batch is consumed once, later deaths still arrive, the exception is swallowed (not reported as uncaught), clean exit', async function () {
+    const r = await deliver('throws');
+    assert.equal(r.firstDone, true);
+    assert.equal(r.secondDone, true);
+    assert.deepEqual(r.counts, [1, 1, 1, 1, 1]);
+    assert.equal(r.delivered, 5);
+    assert.deepEqual(r.countsEnd, [0, 0]);
+    assert.equal(r.uncaught, 0);
+  });
+
+  it('a deliver that throws on the first of three batches: all 3,000 slots are still delivered exactly once (at the latest after the next death)', async function () {
+    const r = await deliver('throwsBacklog');
+    assert.equal(r.firstCall, true);
+    assert.equal(r.done, true);
+    assert.equal(r.delivered, 3001);
+    assert.equal(r.eachOnce, true);
+    assert.equal(r.extraInSecondPhase, 1);
+    assert.deepEqual(r.countsEnd, [0, 0]);
+    assert.equal(r.uncaught, 0);
+  });
+
+  it('a deliver that is a function Proxy: its apply trap gets (async resource, [Uint32Array, ...]) once per batch, each slot once', async function () {
+    const r = await deliver('proxy');
+    assert.equal(r.done, true);
+    assert.deepEqual(r.shapes, ['object/true']);
+    assert.ok(r.argcs.every((n) => n >= 1), `deliver called with ${r.argcs} arguments`);
+    assert.deepEqual(r.counts, [1, 1, 1]);
+    assert.deepEqual(r.countsEnd, [0, 0]);
+    assert.equal(r.uncaught, 0);
+  });
+
+  it('a deliver that is a function Proxy whose every trap throws: batches are consumed, clean exit', async function () {
+    const r = await deliver('proxyThrowingTraps');
+    assert.deepEqual(r, { done: true, doneAgain: true, countsEnd: [0, 0], uncaught: 0 });
+  });
+
+  it('a deliver that is a Proxy revoked after setup: batches are consumed, clean exit', async function () {
+    const r = await deliver('revoked');
+    assert.deepEqual(r, { done: true, doneAgain: true, countsEnd: [0, 0], uncaught: 0 });
+  });
+
+  it('native functions as deliver (another instance\'s stop, its own setup, counts and triggerUncaughtException, gc): no crash; triggerUncaughtException reports the Uint32Array of slots once', async function () {
+    const r = await deliver('nativeFunctions');
+    assert.equal(r.done, true);
+    for (const [name, counts] of Object.entries(r.countsEnd)) assert.deepEqual(counts, [0, 0], name);
+    assert.deepEqual(r.triggerReported, [1, 1]);
+    assert.equal(r.otherReports, 0);
+    assert.equal(r.uncaught, 1);
+    assert.deepEqual(r.mainCounts, [0, 0], 'the package\'s instance was disturbed');
+  });
+
+  it('a deliver that detaches (transfers away) the ArrayBuffer it was given: later batches are unaffected', async function () {
+    const r = await deliver('detach');
+    assert.equal(r.done, true);
+    assert.deepEqual(r.counts, [1, 1, 1, 1, 1, 1]);
+    assert.equal(r.delivered, 6);
+    assert.deepEqual(r.keptLengths, [0]);
+    assert.deepEqual(r.countsEnd, [0, 0]);
+  });
+
+  it('a deliver that re-enters the binding (register, stop, counts, setup, gc): a chain of 5 deaths is delivered one by one', async function () {
+    const r = await deliver('reentrant');
+    assert.equal(r.done, true);
+    assert.equal(r.calls, 6);
+    assert.deepEqual(r.slotsPerCall, [1]);
+    assert.deepEqual(r.setupAgain, ['ERR_ADDCLEANUP_ALREADY_SET_UP']);
+    assert.equal(r.anyStaleStopped, false);
+    assert.deepEqual(r.countsEnd, [0, 0]);
+    assert.equal(r.uncaught, 0);
+  });
+});
+
+// ---------------------------------------------------------------------------
+
+describe('hostile: triggerUncaughtException without a listener (Node\'s own rules, never a crash)', function () {
+  for (const value of [
+    'undefined',
+    'symbol',
+    '2n^64',
+    'revoked Proxy',
+    'Proxy whose traps all throw',
+    'object whose coercion throws',
+    'error with throwing getters',
+    'error marked',
+  ]) {
+    it(`${value}: the process dies of it with exit code 1, no signal, nothing after the call runs`, async function () {
+      const result = await runDying('hostile-trigger.js', [value], 1);
+      assert.doesNotMatch(result.stdout, /END OF SCRIPT/, 'the call returned');
+      if (value === 'error marked') assert.match(result.stderr, /addcleanup hostile marker/);
+    });
+  }
+
+  it('a listener that throws: exit code 7, as for any uncaught exception', async function () {
+    const result = await runDying('hostile-trigger.js', ['throwing-listener'], 7);
+    assert.match(result.stderr, /the listener throws/);
+    assert.doesNotMatch(result.stdout, /END OF SCRIPT/);
+  });
+
+  it('from an \'exit\' handler: printed, exit code 1, the handler does not go on', async function () {
+    const result = await runDying('hostile-trigger.js', ['in-exit-handler'], 1);
+    assert.match(result.stdout, /EXIT HANDLER/);
+    assert.doesNotMatch(result.stdout, /AFTER IN EXIT HANDLER/);
+    assert.match(result.stderr, /addcleanup hostile: from exit/);
+  });
+});
+
+// ---------------------------------------------------------------------------
+
+describe('hostile: the binding while its environment goes away (point 12)', function () {
+  // What exercise() in hostile-exit.js must observe, per instance.
+  const exercised = (label) => ({
+    [`${label} register`]: 'number',
+    [`${label} register(1)`]: 'ERR_INVALID_ARG_TYPE',
+    [`${label} stop(id)`]: true,
+    [`${label} stop(id) again`]: false,
+    [`${label} stop('x')`]: 'ERR_INVALID_ARG_TYPE',
+    [`${label} stop(NaN)`]: false,
+    [`${label} setup(1)`]: 'ERR_INVALID_ARG_TYPE',
+    [`${label} counts`]: true,
+    [`${label} trigger`]: { returned: 'undefined' },
+    [`${label} trigger reported`]: true,
+  });
+  const exitHandlerReport = (code, extra = {}) => ({
+    code,
+    ...extra,
+    ...exercised('main'),
+    'main setup(fn)': 'ERR_ADDCLEANUP_ALREADY_SET_UP',
+    'fresh setup(fn)': { returned: 'undefined' },
+    ...exercised('fresh'),
+    'public stop': true,
+  });
+
+  it('process \'exit\' handler (natural exit): every function of the package\'s instance and of a fresh one loaded there behaves, objects die into teardown, exit code 0', async function () {
+    const { report } = await runClean('hostile-exit.js', ['exit-handler'], 0);
+    assert.deepEqual(report, exitHandlerReport(0));
+  });
+
+  it('process.exit(5) from a cleanup with 1,999 more queued, then the same calls from the \'exit\' handler: exit code 5, no queued cleanup can be stopped', async function () {
+    const { report } = await runClean('hostile-exit.js', ['exit-from-cleanup'], 5);
+    assert.deepEqual(report, exitHandlerReport(5, { ran: 1, stopped: 0 }));
+  });
+
+  it('process.exit(3) from inside the \'exit\' handler after the same calls: exit code 3', async function () {
+    const { report } = await runClean('hostile-exit.js', ['exit-nested'], 3);
+    assert.deepEqual(report, exitHandlerReport(0));
+  });
+
+  it('instances never set up, with 1,000 pending and up to 2,000 queued registrations each, and more deaths at exit: clean natural exit', async function () {
+    const { report } = await runClean('hostile-exit.js', ['fresh-never-setup'], 0);
+    assert.equal(report.code, 0);
+    assert.equal(report.queued, true);
+    for (const [pending, queued] of report.counts) {
+      assert.equal(pending, 1000);
+      assert.ok(queued >= 1000 && queued <= 2000, `queued ${queued}`);
+    }
+    assert.deepEqual(report.main, [0, 0]);
+  });
+
+  it('worker terminated while idle, with pending registrations and queued ones on a never-set-up instance (5 times): exit code 1 each, clean', async function () {
+    const { report } = await runClean('hostile-worker.js', ['idle'], 0);
+    assert.deepEqual(report, { mode: 'idle', runs: 5, exitCodes: [1], errors: [] });
+  });
+
+  it('worker process.exit(0) from a cleanup, then binding calls from its \'exit\' handler (5 times): exit code 0 each, every call behaves', async function () {
+    const { report, result } = await runClean('hostile-worker.js', ['exit'], 0);
+    assert.deepEqual(report, { mode: 'exit', runs: 5, exitCodes: [0], errors: [] });
+    const exits = result.stdout
+      .split('\n')
+      .filter((line) => line.startsWith('WORKER-EXIT '))
+      .map((line) => JSON.parse(line.slice('WORKER-EXIT '.length)));
+    assert.equal(exits.length, 5);
+    for (const out of exits) {
+      assert.deepEqual(out, {
+        'main stop': true,
+        'main bad stop': 'ERR_INVALID_ARG_TYPE',
+        'main bad register': 'ERR_INVALID_ARG_TYPE',
+        'main counts': true,
+        'fresh stop': true,
+        'fresh bad stop': 'ERR_INVALID_ARG_TYPE',
+        'fresh bad register': 'ERR_INVALID_ARG_TYPE',
+        'fresh counts': true,
+        freshSetup: { returned: 'undefined' },
+      });
+    }
+  });
+
+  // worker.terminate() makes Node refuse JavaScript in the worker (every
+  // Node-API call that needs it fails) before V8 actually stops it; a call
+  // that is running or starts in that window must give up quietly.
+  for (const call of [...TERMINATE_CALLS, TERMINATE_PUBLIC]) {
+    it(`worker.terminate() in the middle of a native call, followed at once by ${call}: no abort, worker exit code 1`, async function () {
+      const { report } = await runClean('hostile-worker.js', ['terminate-during', call], 0);
+      // conclusive: the termination did land before the call (else the
+      // scenario did not happen at all, even after a few attempts).
+      assert.deepEqual(report, { mode: 'terminate-during', call, conclusive: true, exitCode: 1, errors: [] });
+    });
+  }
+});
