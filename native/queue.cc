@@ -171,14 +171,15 @@ void Queue::Drain() {
 
   draining_ = false;
   if (closed_ || wakeup_ == nullptr) return;
-  if (size() > 0 && !failed) {
+  failures_ = failed ? failures_ + 1 : 0;
+  if (size() > 0 && failures_ < kMaxFailures) {
     // Yield to the loop and continue on the next turn; the handle stays ref'd.
     uv_async_send(&wakeup_->handle);
     return;
   }
-  // Empty, or JavaScript refused to run: go idle. After a failure the
-  // environment is normally on its way out and teardown drops the rest; if it
-  // is not, the next death wakes the queue again.
+  // Empty, or JavaScript refused to run several times in a row: go idle. The
+  // environment is then normally on its way out and teardown drops the rest;
+  // if it is not, the next death wakes the queue again.
   armed_ = false;
   uv_unref(reinterpret_cast<uv_handle_t*>(&wakeup_->handle));
 }

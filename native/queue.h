@@ -32,6 +32,9 @@ class Queue {
   static constexpr size_t kBatchSize = 1024;
   // How long one wake-up may keep delivering before it yields to the loop.
   static constexpr uint64_t kSliceNs = 4 * 1000 * 1000;
+  // Consecutive failed batches (JavaScript refusing to run) before the queue
+  // stops retrying on its own.
+  static constexpr int kMaxFailures = 3;
 
   explicit Queue(Registry& registry) : registry_(registry) {}
   Queue(const Queue&) = delete;
@@ -80,6 +83,7 @@ class Queue {
   uint64_t base_ms_ = 0;
   std::vector<Item> items_;
   size_t head_ = 0;
+  int failures_ = 0;
   bool armed_ = false;
   bool draining_ = false;
   bool closed_ = false;

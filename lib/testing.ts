@@ -1,0 +1,78 @@
+// addcleanup/testing: helpers for tests that check resources are released.
+import * as v8 from 'node:v8';
+import * as vm from 'node:vm';
+import { counters } from './core';
+import { timeoutOption } from './errors';
+import { drainCleanups, type DrainOptions } from './index';
+
+let gcFunction: (() => void) | undefined;
+
+// The full-GC function: the global gc() when Node runs with --expose-gc;
+// otherwise one obtained by switching the flag on just long enough to create a
+// context that has it, then off again, so the main context stays as it was.
+function fullGc(): () => void {
+  const global = globalThis as { gc?: unknown };
+  if (typeof global.gc === 'function') return () => (global.gc as () => void)();
+  if (gcFunction === undefined) {
+    v8.setFlagsFromString('--expose-gc');
+    try {
+      gcFunction = vm.runInNewContext('gc') as () => void;
+    } finally {
+      v8.setFlagsFromString('--no-expose-gc');
+    }
+  }
+  const gc = gcFunction;
+  return () => gc();
+}
+
+/**
+ * Runs full garbage collections and waits for the cleanups they release,
+ * again and again until a round runs no new cleanup (cleanups may drop the
+ * last reference to other watched objects), and returns how many cleanups
+ * ran during the call. For tests that check that resources are released.
+ *
+ * It works whether or not Node was started with `--expose-gc`: without it,
+ * it obtains V8's gc function by switching the `--expose-gc` flag on to
+ * create one private context, then off again. The global `gc` is not added.
+ *
+ * @param options - `timeoutMs`: how long to keep collecting at most
+ *   (default 10,000 ms).
+ * @returns a promise of the number of cleanups of this thread that ran
+ *   between the call and its end (cleanups released by other means during
+ *   the call are counted too).
+ * @throws TypeError with code `ERR_INVALID_ARG_TYPE` or `ERR_INVALID_ARG_VALUE`
+ *   if `options` or `options.timeoutMs` is not valid (synchronously).
+ *
+ * @example
+ * ```ts
+ * import { collect } from 'addcleanup/testing';
+ *
+ * openConnections(10);          // objects whose cleanups close sockets
+ * dropConnections();
+ * assert.equal(await collect(), 10);
+ * ```
+ */
+export function collect(options?: DrainOptions): Promise<number> {
+  const timeoutMs = timeoutOption(options, collect);
+  const gc = fullGc();
+  return collectRounds(gc, timeoutMs);
+}
+
+async function collectRounds(gc: () => void, timeoutMs: number): Promise<number> {
+  const start = counters.executed;
+  const deadline = performance.now() + timeoutMs;
+  let quietRounds = 0;
+  // Two quiet rounds in a row: one round can find an object dead only after
+  // the previous round's cleanups dropped their references to it.
+  while (quietRounds < 2) {
+    const before = counters.executed;
+    // A turn before collecting, so that objects a WeakRef.deref() kept for
+    // the caller's job are collectable.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    gc();
+    const left = deadline - performance.now();
+    if (left <= 0 || !(await drainCleanups({ timeoutMs: left }))) break;
+    quietRounds = counters.executed === before ? quietRounds + 1 : 0;
+  }
+  return counters.executed - start;
+}
