@@ -25,8 +25,18 @@ const MAX_DEPTH = 8;
 const MAX_VISITS = 10000;
 
 const IDENTIFIER = /^[A-Za-z_$][\w$]*$/;
+// The built-ins the search uses, captured when the package loads: patching
+// them later (Map.prototype.forEach, Set.prototype.has, Reflect.ownKeys ...)
+// cannot make the search run user code.
 const mapForEach = Map.prototype.forEach;
 const setForEach = Set.prototype.forEach;
+const setHas = Set.prototype.has;
+const setAdd = Set.prototype.add;
+const ownKeys = Reflect.ownKeys;
+const getOwnPropertyDescriptor = Object.getOwnPropertyDescriptor;
+const isProxy = types.isProxy;
+const isMap = types.isMap;
+const isSet = types.isSet;
 
 function keyPath(base: string, key: string | symbol): string {
   if (typeof key === 'symbol') return `${base}[${String(key)}]`;
@@ -50,43 +60,47 @@ function describeKey(key: unknown): string {
 export function findPath(arg: unknown, ptr: object): string | undefined {
   if (arg === ptr) return 'arg';
   if ((typeof arg !== 'object' && typeof arg !== 'function') || arg === null) return undefined;
-  const seen = new Set<object>([arg]);
+  const seen = new Set<object>();
+  setAdd.call(seen, arg);
   let frontier: Array<[object, string]> = [[arg, 'arg']];
   let visits = 0;
   for (let depth = 0; depth < MAX_DEPTH && frontier.length > 0; depth++) {
     const next: Array<[object, string]> = [];
     const consider = (value: unknown, path: string): string | undefined => {
       if (value === ptr) return path;
-      if ((typeof value === 'object' || typeof value === 'function') && value !== null && !seen.has(value)) {
-        seen.add(value);
-        next.push([value, path]);
+      if ((typeof value === 'object' || typeof value === 'function') && value !== null && !setHas.call(seen, value)) {
+        setAdd.call(seen, value);
+        next[next.length] = [value, path];
       }
       return undefined;
     };
-    for (const [object, path] of frontier) {
+    for (let f = 0; f < frontier.length; f++) {
+      const object = frontier[f]![0];
+      const path = frontier[f]![1];
       if (++visits > MAX_VISITS) return undefined;
-      if (types.isProxy(object)) continue;
-      // Entries are read with the built-in methods captured at load time, so
-      // a patched Map.prototype cannot run during the search.
+      if (isProxy(object)) continue;
       const entries: Array<[unknown, string]> = [];
-      if (types.isMap(object)) {
+      if (isMap(object)) {
         let i = 0;
         mapForEach.call(object, (value: unknown, key: unknown) => {
-          entries.push([key, `${path}.keys()[${i}]`], [value, `${path}.get(${describeKey(key)})`]);
+          entries[entries.length] = [key, `${path}.keys()[${i}]`];
+          entries[entries.length] = [value, `${path}.get(${describeKey(key)})`];
           i++;
         });
-      } else if (types.isSet(object)) {
+      } else if (isSet(object)) {
         let i = 0;
         setForEach.call(object, (value: unknown) => {
-          entries.push([value, `${path}.values()[${i++}]`]);
+          entries[entries.length] = [value, `${path}.values()[${i++}]`];
         });
       }
-      for (const [value, where] of entries) {
-        const found = consider(value, where);
+      for (let e = 0; e < entries.length; e++) {
+        const found = consider(entries[e]![0], entries[e]![1]);
         if (found !== undefined) return found;
       }
-      for (const key of Reflect.ownKeys(object)) {
-        const descriptor = Object.getOwnPropertyDescriptor(object, key);
+      const keys = ownKeys(object);
+      for (let k = 0; k < keys.length; k++) {
+        const key = keys[k]!;
+        const descriptor = getOwnPropertyDescriptor(object, key);
         if (descriptor === undefined || !('value' in descriptor)) continue;
         const found = consider(descriptor.value, keyPath(path, key));
         if (found !== undefined) return found;
