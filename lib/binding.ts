@@ -1,5 +1,6 @@
 // Loads the compiled addon and states the interface it exports. Only
 // lib/index.ts talks to it; it is not part of the public API.
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 /** The functions exported by native/addon.cc. */
@@ -26,32 +27,68 @@ export interface NativeBinding {
 
 const root = path.join(__dirname, '..');
 
+// Prebuilt binaries made by `prebuildify --napi` at pack time:
+// prebuilds/<platform>-<arch>/addcleanup[.<tag>...].node. A Node-API build
+// carries no `abi<N>` tag (or a `napi` tag): one file serves every Node
+// version. This follows node-gyp-build's naming, which the install script
+// (`node-gyp-build`) uses to decide whether to compile.
+function prebuilds(): string[] {
+  const dir = path.join(root, 'prebuilds', `${process.platform}-${process.arch}`);
+  let files: string[];
+  try {
+    files = fs.readdirSync(dir);
+  } catch {
+    return [path.join(dir, '*.node')];
+  }
+  const found = files
+    .filter((file) => file.endsWith('.node'))
+    .filter((file) => {
+      const tags = file.split('.').slice(0, -1);
+      if (!tags.includes('napi') && tags.some((tag) => /^abi\d+$/.test(tag))) return false;
+      const libcTag = tags.find((tag) => tag === 'glibc' || tag === 'musl');
+      // Only a libc-tagged prebuild needs the (slow) libc check.
+      return libcTag === undefined || libcTag === (isMusl() ? 'musl' : 'glibc');
+    })
+    .map((file) => path.join(dir, file));
+  return found.length > 0 ? found : [path.join(dir, '*.node')];
+}
+
+function isMusl(): boolean {
+  if (process.platform !== 'linux') return false;
+  const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined;
+  return report !== undefined && report.header?.glibcVersionRuntime === undefined;
+}
+
 function candidates(): string[] {
   // ADDCLEANUP_NATIVE_PATH names one .node file to use instead (a Debug or
-  // sanitizer build, for instance); otherwise the Release build is preferred.
+  // sanitizer build, for instance). Otherwise a local build wins over a
+  // prebuilt binary: it was made on this machine, for it.
   const override = process.env.ADDCLEANUP_NATIVE_PATH;
   if (override) return [path.resolve(override)];
   return [
     path.join(root, 'build', 'Release', 'addcleanup.node'),
     path.join(root, 'build', 'Debug', 'addcleanup.node'),
+    ...prebuilds(),
   ];
 }
 
 function load(): NativeBinding {
   const tried: string[] = [];
   for (const file of candidates()) {
+    if (!fs.existsSync(file)) {
+      tried.push(`  - ${file}: not found`);
+      continue;
+    }
     try {
       return require(file) as NativeBinding;
     } catch (error) {
-      const err = error as NodeJS.ErrnoException;
-      const missing = err.code === 'MODULE_NOT_FOUND' && err.message.includes(file);
-      tried.push(`  - ${file}: ${missing ? 'not found' : err.message}`);
+      tried.push(`  - ${file}: ${(error as Error).message.split('\n')[0]}`);
     }
   }
   const message = [
     'addcleanup: could not load its native addon. Tried:',
     ...tried,
-    `It is built when the package is installed, by node-gyp (Node ${process.version}, ${process.platform}-${process.arch}).`,
+    `No prebuilt binary matched, and no local build loaded (Node ${process.version}, ${process.platform}-${process.arch}).`,
     'To fix it: install a C++ toolchain (python3, make and g++ or clang; on Debian/Ubuntu',
     '"apt-get install python3 make g++"), then run "npm rebuild addcleanup".',
   ].join('\n');
