@@ -1,0 +1,320 @@
+'use strict';
+// The measurements. Each exported function measures one figure (or one group
+// of figures taken from the same experiment) for one implementation, in a
+// fresh process, and resolves a plain object of numbers.
+//
+// Rules followed everywhere:
+// - Objects are always `{ i }`, allocated the same way for every
+//   implementation; the cleanup's arg is the index i.
+// - Objects that must die are allocated and registered in small synchronous
+//   functions and held only through the module-level `held` object. Nothing
+//   allocated in a loop stays in a register of an async function's frame:
+//   V8 can keep the last object of such a loop alive, and a
+//   FinalizationRegistry then delivers N-1 forever.
+// - Arrays that hold objects or handles are built at full length before any
+//   timing (so the timed loops never grow an array), packed (a
+//   `new Array(1e6)` would be a slow dictionary array).
+// - Waiting is bounded: `timeoutMs` per wait; a figure that did not complete
+//   says so (complete: false, delivered k of expected).
+const { gc, now, turn, fullGc, memory, pollUntil } = require('./loop');
+const { median } = require('./stats');
+
+// ---- the shared cleanup ----------------------------------------------------
+
+// One cleanup function for every registration. It counts, sums the args (so
+// each figure can check that every cleanup ran once with its own arg) and
+// timestamps the moment the expected count is reached.
+const sink = { count: 0, sum: 0, target: Infinity, firstAt: 0, doneAt: 0 };
+
+function onCleanup(arg) {
+  sink.sum += arg;
+  if (sink.count === 0) sink.firstAt = now();
+  if (++sink.count === sink.target) sink.doneAt = now();
+}
+
+function resetSink(target = Infinity) {
+  sink.count = 0;
+  sink.sum = 0;
+  sink.target = target;
+  sink.firstAt = 0;
+  sink.doneAt = 0;
+}
+
+/** Sum of 0..n-1, the expected sink.sum once n cleanups ran. */
+const indexSum = (n) => (n * (n - 1)) / 2;
+
+// ---- allocation helpers: synchronous, so no loop of theirs runs in an async frame
+
+const held = { objs: null, handles: null };
+
+/** A packed array of n undefined slots. */
+function slots(n) {
+  const a = [];
+  for (let i = 0; i < n; i++) a.push(undefined);
+  return a;
+}
+
+/** Allocates objects[0..n) and registers each as it is allocated. */
+function registerFresh(impl, objs, handles, n) {
+  for (let i = 0; i < n; i++) {
+    const obj = { i };
+    objs[i] = obj;
+    handles[i] = impl.register(obj, i);
+  }
+}
+
+/** Allocates objects[0..n) without registering them. */
+function allocate(objs, n) {
+  for (let i = 0; i < n; i++) objs[i] = { i };
+}
+
+/** Registers already allocated objects. */
+function registerHeld(impl, objs, handles, n) {
+  for (let i = 0; i < n; i++) handles[i] = impl.register(objs[i], i);
+}
+
+/** Stops every handle; returns how many stop() calls returned true. */
+function stopAll(impl, handles, n) {
+  let stopped = 0;
+  for (let i = 0; i < n; i++) if (impl.stop(handles[i]) === true) stopped++;
+  return stopped;
+}
+
+/** Registers objects[start..start+count) that nobody keeps. */
+function churnBatch(impl, start, count) {
+  for (let i = start; i < start + count; i++) impl.register({ i }, i);
+}
+
+function holdFresh(impl, n) {
+  held.objs = slots(n);
+  held.handles = slots(n);
+  registerFresh(impl, held.objs, held.handles, n);
+}
+
+function holdObjects(n) {
+  held.objs = slots(n);
+  held.handles = slots(n);
+  allocate(held.objs, n);
+}
+
+function drop() {
+  held.objs = null;
+  held.handles = null;
+}
+
+// Warms the JIT on the exact functions a figure times, on `w` side objects
+// that are then dropped and delivered (or stopped), so that the timed loop
+// does not start in the interpreter and no warm-up work is left pending.
+async function warmUp(impl, w, { stop = false, timeoutMs }) {
+  resetSink(w);
+  holdFresh(impl, w);
+  if (stop) stopAll(impl, held.handles, w);
+  drop();
+  await fullGc(2);
+  if (!stop) await pollUntil(() => sink.count >= w, { timeoutMs });
+  const delivered = sink.count;
+  resetSink();
+  return delivered;
+}
+
+const warmCount = (n) => Math.min(2000, Math.max(100, Math.floor(n / 100)));
+
+// The durations of `k` gc() calls, each preceded by a loop turn so that work
+// queued by the previous one (finalizers, cleanup tasks) is not inside the next.
+async function gcPauses(k) {
+  const pauses = [];
+  for (let i = 0; i < k; i++) {
+    await turn();
+    const t0 = now();
+    gc();
+    pauses.push(now() - t0);
+    await turn();
+    await turn();
+  }
+  return pauses;
+}
+
+const perReg = (before, after, n) => ({
+  rss: (after.rss - before.rss) / n,
+  heapExt: (after.heapExt - before.heapExt) / n,
+  heap: (after.heap - before.heap) / n,
+  external: (after.external - before.external) / n,
+});
+
+// ---- figures -----------------------------------------------------------------
+
+// 1. Registration: ns per call, allocating the object in the same loop (the
+// allocation is identical for every implementation and is not subtracted).
+// Objects and handles are kept, as a user keeps what they registered, so the
+// figure includes the scavenges that promote them and any GC work the
+// registrations add.
+async function register(impl, n, { timeoutMs }) {
+  const warm = await warmUp(impl, warmCount(n), { timeoutMs });
+  held.objs = slots(n);
+  held.handles = slots(n);
+  await fullGc(1);
+  const t0 = now();
+  registerFresh(impl, held.objs, held.handles, n);
+  const ms = now() - t0;
+  return { nsPerCall: (ms * 1e6) / n, totalMs: ms, warmUpDelivered: warm };
+}
+
+// 2. Memory per live registration. Baseline: the N objects allocated and held
+// without registrations (and the handle array, already full length), after
+// full GCs. Then every object is registered, handles kept in that array, full
+// GCs again: (after - before) / N, for RSS and for V8 heap + external.
+async function memoryFigure(impl, n) {
+  holdObjects(n);
+  await fullGc(3);
+  const before = memory();
+  registerHeld(impl, held.objs, held.handles, n);
+  await fullGc(3);
+  const after = memory();
+  const live = held.objs.length + held.handles.length; // keep both reachable until here
+  return { bytesPerReg: perReg(before, after, n), before, after, heldSlots: live };
+}
+
+// 3 + 4. Delivery and the longest event-loop block during it (one
+// experiment). N registered objects are promoted to the old generation (a
+// settling full GC, during which nothing dies), then dropped together with
+// their handles (a handle normally lives on, or with, the object it watches).
+// One gc() kills them all; then the loop is turned with a setImmediate chain
+// until the N-th cleanup ran. gcMs is the gc() call, deliveryMs from its
+// return to the N-th cleanup, totalMs both. The longest gap between two ticks
+// after gc() returned is the longest block of the loop during delivery.
+// firstMs (gc() return to the first cleanup) shows how much of the delivery
+// is spent before any cleanup runs (Node-API finalizers, V8 task latency).
+async function delivery(impl, n, { timeoutMs }) {
+  resetSink();
+  holdFresh(impl, n);
+  await fullGc(1); // a full GC promotes every live young object
+  const early = sink.count; // must be 0: everything is still reachable
+  resetSink(n);
+  drop();
+  const t0 = now();
+  gc();
+  const t1 = now();
+  const poll = await pollUntil(() => sink.count >= n, { timeoutMs, since: t1 });
+  const complete = sink.count >= n;
+  return {
+    complete,
+    delivered: sink.count,
+    expected: n,
+    gcMs: t1 - t0,
+    firstMs: sink.count > 0 ? sink.firstAt - t1 : null,
+    deliveryMs: complete ? sink.doneAt - t1 : null,
+    totalMs: complete ? sink.doneAt - t0 : null,
+    maxBlockMs: poll.maxGapMs,
+    ticks: poll.ticks,
+    argsOk: complete ? sink.sum === indexSum(n) : null,
+    ranBeforeGc: early,
+  };
+}
+
+// 5. Full-GC pause with N live registrations minus the pause with N live
+// unregistered objects, per registration. Same process, same objects: first
+// the objects alone, then registered (handles kept); medians of `k` gc()s.
+async function gcPause(impl, n, { gcSamples = 5 } = {}) {
+  holdObjects(n);
+  await fullGc(1);
+  const without = await gcPauses(gcSamples);
+  registerHeld(impl, held.objs, held.handles, n);
+  await fullGc(1);
+  const withRegs = await gcPauses(gcSamples);
+  const m0 = median(without);
+  const m1 = median(withRegs);
+  const live = held.objs.length + held.handles.length;
+  return { nsPerReg: ((m1 - m0) * 1e6) / n, pauseWithoutMs: m0, pauseWithMs: m1, without, withRegs, heldSlots: live };
+}
+
+// 6. stop(): ns per call on N live registrations (objects kept reachable
+// across the calls, as the README requires for a guaranteed cancel), then the
+// memory given back: after stopping, the handles are dropped (a stopped handle
+// is garbage to its user), full GCs, and (before - after) / N is what stop
+// returned per registration (higher is better). `leftPerReg` compares with the
+// objects-only baseline (what stopped registrations still cost; lower is
+// better). Finally the objects are dropped to check that no stopped cleanup
+// runs.
+async function stop(impl, n, { timeoutMs }) {
+  if (!impl.stop) return { skipped: 'no stop()' };
+  await warmUp(impl, warmCount(n), { stop: true, timeoutMs });
+  holdObjects(n);
+  await fullGc(3);
+  const base = memory();
+  registerHeld(impl, held.objs, held.handles, n);
+  await fullGc(3);
+  const before = memory();
+  const t0 = now();
+  const stopped = stopAll(impl, held.handles, n);
+  const ms = now() - t0;
+  held.handles = null;
+  await fullGc(3);
+  const after = memory();
+  held.objs = null;
+  await fullGc(1);
+  await pollUntil(() => false, { timeoutMs: 50 });
+  const returned = perReg(after, before, n);
+  return {
+    nsPerCall: (ms * 1e6) / n,
+    totalMs: ms,
+    stoppedTrue: stopped,
+    returnedPerReg: returned,
+    leftPerReg: perReg(base, after, n),
+    base,
+    before,
+    after,
+    ranAfterStop: sink.count, // must be 0
+  };
+}
+
+// 7. Churn: 2N registered objects that die young, allocated in batches with a
+// loop turn between batches and no explicit gc() anywhere. Reports the time
+// from the first allocation until the 2N-th cleanup ran, and the share of
+// cleanups that had already run when the allocation loop ended (higher is
+// better: it is what minor GCs release early). After the loop the wait is
+// bounded by churnWaitMs, still without gc(): FinalizationRegistry's targets
+// are only cleared by a major GC, which nothing may trigger, and the figure
+// is then "incomplete (k of 2N)". Handles are discarded at once, as when a
+// handle is stored on the short-lived object itself.
+async function churn(impl, n, { churnWaitMs, batch = 10000 }) {
+  const total = 2 * n;
+  resetSink(total);
+  const t0 = now();
+  let maxTurnGap = 0;
+  for (let start = 0; start < total; start += batch) {
+    churnBatch(impl, start, Math.min(batch, total - start));
+    const t = now();
+    await turn();
+    maxTurnGap = Math.max(maxTurnGap, now() - t);
+  }
+  const tLoop = now();
+  const duringLoop = sink.count;
+  const poll = await pollUntil(() => sink.count >= total, { timeoutMs: churnWaitMs, since: tLoop });
+  const complete = sink.count >= total;
+  return {
+    complete,
+    delivered: sink.count,
+    expected: total,
+    totalMs: complete ? sink.doneAt - t0 : null,
+    loopMs: tLoop - t0,
+    deliveredDuringLoop: duringLoop,
+    shareDuringLoop: duringLoop / total,
+    maxBlockAfterLoopMs: poll.maxGapMs,
+    maxTurnDuringLoopMs: maxTurnGap,
+    waitedMs: poll.elapsedMs,
+    argsOk: complete ? sink.sum === indexSum(total) : null,
+  };
+}
+
+// The experiments, by the names bench/options.js lists. bench/report.js says
+// which figures each one's result provides.
+const EXPERIMENTS = {
+  register: { run: register },
+  memory: { run: memoryFigure },
+  delivery: { run: delivery },
+  gcpause: { run: gcPause },
+  stop: { run: stop },
+  churn: { run: churn },
+};
+
+module.exports = { EXPERIMENTS, onCleanup, sink };

@@ -1,0 +1,94 @@
+'use strict';
+// The implementations under test, behind one interface, so that every figure
+// runs exactly the same code around them.
+//
+//   const impl = IMPLS[name].create(onCleanup);
+//   const handle = impl.register(obj, arg); // later, onCleanup(arg) runs once
+//   impl.stop(handle);                      // -> boolean (only if hasStop)
+//
+// `onCleanup(arg)` is one shared function per process; `arg` is the
+// registration's index (a small integer), which lets the figures check that
+// every cleanup ran exactly once with the right argument.
+//
+// `load()` requires the package (it may throw: a native addon that did not
+// install); `create()` is cheap and may be called once per process.
+const path = require('node:path');
+
+const ROOT = path.join(__dirname, '..');
+
+const IMPLS = {
+  // The package under test, through its public API only.
+  addcleanup: {
+    label: 'addcleanup',
+    hasStop: true,
+    load() {
+      const { addCleanup } = require(ROOT);
+      return (onCleanup) => ({
+        register: (obj, arg) => addCleanup(obj, onCleanup, arg),
+        stop: (handle) => handle.stop(),
+      });
+    },
+  },
+
+  // The anchor: what Go's Stop needs from FinalizationRegistry. The token is a
+  // fresh object per registration, held by the user as the handle (exactly as
+  // addcleanup's Cleanup handle is held), and the held value carries the
+  // cleanup and its arg, as a generic AddCleanup built on FR must.
+  'fr-token': {
+    label: 'FR+token',
+    hasStop: true,
+    load() {
+      return (onCleanup) => {
+        const fr = new FinalizationRegistry((h) => h.cleanup(h.arg));
+        return {
+          register(obj, arg) {
+            const token = {};
+            fr.register(obj, { cleanup: onCleanup, arg }, token);
+            return token;
+          },
+          stop: (token) => fr.unregister(token),
+        };
+      };
+    },
+  },
+
+  // The floor: V8's cheapest weak primitive, a bare id as the held value, no
+  // token (so no way to cancel), nothing for the user to hold.
+  'fr-plain': {
+    label: 'FR (no token)',
+    hasStop: false,
+    load() {
+      return (onCleanup) => {
+        const fr = new FinalizationRegistry(onCleanup);
+        return {
+          register(obj, arg) {
+            fr.register(obj, arg);
+            return undefined;
+          },
+          stop: null,
+        };
+      };
+    },
+  },
+
+  // The old native peer (npm "weak-napi"): weak(obj, callback) returns a weak
+  // reference (a Proxy) and calls callback() with no argument after obj is
+  // collected. A closure per registration carries the arg, which is what a
+  // user of its API has to do. It has no way to cancel.
+  'weak-napi': {
+    label: 'weak-napi',
+    hasStop: false,
+    optional: true,
+    load() {
+      const weak = require('weak-napi');
+      return (onCleanup) => ({
+        register: (obj, arg) => weak(obj, () => onCleanup(arg)),
+        stop: null,
+      });
+    },
+  },
+};
+
+const NAMES = Object.keys(IMPLS);
+
+module.exports = { IMPLS, NAMES, ROOT };

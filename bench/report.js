@@ -1,0 +1,204 @@
+'use strict';
+// From raw child results to medians, ratios and the terminal table.
+//
+// METRICS is the single list of reported figures: which experiment produces
+// each, how to read it from a child's result, its unit and which direction is
+// better. Everything else (aggregation, ratios, table, JSON medians) is driven
+// by it.
+const { median } = require('./stats');
+
+// A value read from a result is a number, or { incomplete, delivered,
+// expected } when the experiment gave up waiting (bounded polls).
+const incomplete = (r) => ({ incomplete: true, delivered: r.delivered, expected: r.expected });
+
+const METRICS = [
+  { key: 'register.nsPerCall', experiment: 'register', fig: '1', label: 'registration, alloc included', unit: 'ns/call',
+    better: 'lower', vsWeak: true, get: (r) => r.nsPerCall },
+  { key: 'memory.rss', experiment: 'memory', fig: '2', label: 'memory per live reg: RSS', unit: 'B/reg',
+    better: 'lower', get: (r) => r.bytesPerReg.rss },
+  { key: 'memory.heapExt', experiment: 'memory', fig: '2', label: 'memory per live reg: heap+external', unit: 'B/reg',
+    better: 'lower', get: (r) => r.bytesPerReg.heapExt },
+  { key: 'delivery.totalMs', experiment: 'delivery', fig: '3', label: 'delivery of N: total (gc + delivery)', unit: 'ms',
+    better: 'lower', vsWeak: true, get: (r) => (r.complete ? r.totalMs : incomplete(r)) },
+  { key: 'delivery.gcMs', experiment: 'delivery', fig: '3', label: '  the gc() that kills them', unit: 'ms',
+    better: 'lower', get: (r) => r.gcMs },
+  { key: 'delivery.afterGcMs', experiment: 'delivery', fig: '3', label: '  delivery after gc() returns', unit: 'ms',
+    better: 'lower', get: (r) => (r.complete ? r.deliveryMs : incomplete(r)) },
+  { key: 'delivery.firstMs', experiment: 'delivery', fig: '3', label: '  of which: until the first cleanup', unit: 'ms',
+    better: 'lower', get: (r) => r.firstMs },
+  { key: 'delivery.maxBlockMs', experiment: 'delivery', fig: '4', label: 'longest loop block during delivery', unit: 'ms',
+    better: 'lower', get: (r) => r.maxBlockMs },
+  { key: 'gcpause.nsPerReg', experiment: 'gcpause', fig: '5', label: 'full-GC pause added per live reg', unit: 'ns/reg',
+    better: 'lower', get: (r) => r.nsPerReg },
+  { key: 'stop.nsPerCall', experiment: 'stop', fig: '6', label: 'stop() / unregister(token)', unit: 'ns/call',
+    better: 'lower', get: (r) => r.nsPerCall },
+  { key: 'stop.returnedRss', experiment: 'stop', fig: '6', label: 'memory returned by stop: RSS', unit: 'B/reg',
+    better: 'higher', get: (r) => r.returnedPerReg.rss },
+  { key: 'stop.returnedHeapExt', experiment: 'stop', fig: '6', label: 'memory returned by stop: heap+ext', unit: 'B/reg',
+    better: 'higher', get: (r) => r.returnedPerReg.heapExt },
+  { key: 'churn.totalMs', experiment: 'churn', fig: '7', label: 'churn 2N, no gc(): until all ran', unit: 'ms',
+    better: 'lower', get: (r) => (r.complete ? r.totalMs : incomplete(r)) },
+  { key: 'churn.sharePct', experiment: 'churn', fig: '7', label: 'churn: share run during allocation', unit: '%',
+    better: 'higher', get: (r) => r.shareDuringLoop * 100 },
+];
+
+const ANCHOR = 'fr-token';
+const PEER = 'weak-napi';
+const SUBJECT = 'addcleanup';
+
+// Aggregates one metric for one implementation over its rounds.
+// runs: the child results ({ ok, result } or { ok: false, error }).
+function aggregate(metric, runs) {
+  const values = [];
+  const incompletes = [];
+  const errors = [];
+  for (const run of runs) {
+    if (!run.ok) {
+      errors.push(run.error);
+      continue;
+    }
+    const v = metric.get(run.result);
+    if (typeof v === 'number') values.push(v);
+    else incompletes.push(v);
+  }
+  return {
+    median: median(values),
+    values,
+    rounds: runs.length,
+    incomplete: incompletes,
+    errors,
+  };
+}
+
+// medians[n][metric.key][impl] = aggregate; ratios[n][metric.key] = {...}
+function summarize(runs, { ns, impls }) {
+  const medians = {};
+  const ratios = {};
+  for (const n of ns) {
+    medians[n] = {};
+    ratios[n] = {};
+    for (const metric of METRICS) {
+      const row = {};
+      for (const impl of impls) {
+        const mine = runs.filter((r) => r.n === n && r.impl === impl && r.experiment === metric.experiment);
+        row[impl] = mine.length === 0 ? null : aggregate(metric, mine);
+      }
+      medians[n][metric.key] = row;
+      ratios[n][metric.key] = {
+        vsFrToken: ratio(row[SUBJECT], row[ANCHOR]),
+        vsWeakNapi: metric.vsWeak ? ratio(row[SUBJECT], row[PEER]) : null,
+      };
+    }
+  }
+  return { medians, ratios };
+}
+
+// addcleanup's median over the other's. Only meaningful for positive
+// medians: a negative one (a memory or pause delta lost in noise at small N)
+// gives null ("n/a"); a zero denominator with a positive numerator (churn
+// share: FR delivered nothing during the loop) gives Infinity ("inf").
+function ratio(a, b) {
+  if (!a || !b || a.median === null || b.median === null) return null;
+  if (a.median < 0 || b.median < 0) return null;
+  if (b.median === 0) return a.median > 0 ? Infinity : null;
+  return a.median / b.median;
+}
+
+// The self-checks each experiment records (see bench/figures.js), as a list
+// of human-readable problems; empty when all passed.
+function checks(runs) {
+  const problems = [];
+  for (const r of runs) {
+    if (!r.ok) continue;
+    const x = r.result;
+    const where = `N=${r.n} round ${r.round} ${r.experiment} ${r.impl}`;
+    if (x.argsOk === false) problems.push(`${where}: cleanups did not run exactly once each with their own arg`);
+    if (x.ranBeforeGc > 0) problems.push(`${where}: ${x.ranBeforeGc} cleanups ran while their objects were reachable`);
+    if (r.experiment === 'stop' && x.stoppedTrue !== undefined && x.stoppedTrue !== r.n) {
+      problems.push(`${where}: stop() returned true ${x.stoppedTrue} times for ${r.n} live registrations`);
+    }
+    if (x.ranAfterStop > 0) problems.push(`${where}: ${x.ranAfterStop} stopped cleanups ran`);
+  }
+  return problems;
+}
+
+// ---- formatting --------------------------------------------------------------
+
+function num(x) {
+  const a = Math.abs(x);
+  if (a >= 1000) return Math.round(x).toLocaleString('en-US');
+  if (a >= 100) return x.toFixed(0);
+  if (a >= 10) return x.toFixed(1);
+  return x.toFixed(2);
+}
+
+// Compact but exact: 2M, 1.24M, 200k, else 1,999,888.
+function count(x) {
+  if (x >= 1e6 && x % 1e4 === 0) return `${x / 1e6}M`;
+  if (x >= 1e3 && x % 1e3 === 0) return `${x / 1e3}k`;
+  return Math.round(x).toLocaleString('en-US');
+}
+
+// One cell. Footnote markers: "*" some rounds incomplete (median of the
+// complete ones), "!" some rounds failed.
+function cell(agg, { skipped, noStop }) {
+  if (skipped) return 'skipped';
+  if (noStop) return 'n/a';
+  if (!agg) return '-';
+  const marks = (agg.incomplete.length > 0 ? '*' : '') + (agg.errors.length > 0 ? '!' : '');
+  if (agg.median !== null) return num(agg.median) + marks;
+  if (agg.incomplete.length > 0) {
+    const delivered = median(agg.incomplete.map((i) => i.delivered));
+    return `incomplete (${count(delivered)} of ${count(agg.incomplete[0].expected)})${agg.errors.length ? '!' : ''}`;
+  }
+  return 'failed';
+}
+
+function ratioCell(x) {
+  if (x === null) return 'n/a';
+  if (x === Infinity) return 'inf';
+  return `${x.toFixed(2)}x`;
+}
+
+function pad(s, w, right) {
+  return right ? s.padStart(w) : s.padEnd(w);
+}
+
+// The table for one N, as an array of lines.
+function table(n, summary, { impls, labels, skipped, hasStop, rounds, experiments }) {
+  const header = ['#', 'figure', 'unit', ...impls.map((i) => labels[i]), 'add / FR+token', 'add / weak-napi', 'better'];
+  const rows = [];
+  for (const m of METRICS) {
+    if (!experiments.includes(m.experiment)) continue;
+    const row = summary.medians[n][m.key];
+    const r = summary.ratios[n][m.key];
+    rows.push([
+      m.fig,
+      m.label,
+      m.unit,
+      ...impls.map((i) => cell(row[i], { skipped: skipped[i], noStop: m.experiment === 'stop' && !hasStop[i] })),
+      ratioCell(r.vsFrToken),
+      m.vsWeak ? ratioCell(r.vsWeakNapi) : '',
+      m.better,
+    ]);
+  }
+  const widths = header.map((h, c) => Math.max(h.length, ...rows.map((row) => row[c].length)));
+  const right = (c) => c >= 3 && c < header.length - 1;
+  const line = (cols) => cols.map((s, c) => pad(s, widths[c], right(c))).join('  ').trimEnd();
+  return [
+    `N = ${n.toLocaleString('en-US')}  (medians of ${rounds} round${rounds === 1 ? '' : 's'}, one process per implementation, figure and round)`,
+    line(header),
+    line(widths.map((w) => '-'.repeat(w))),
+    ...rows.map(line),
+  ];
+}
+
+const LEGEND = [
+  'Ratios are addcleanup\'s median divided by the other\'s. "better" says which direction wins: lower for',
+  'every figure except the churn share run during allocation and the memory returned by stop (higher is better).',
+  'n/a: the implementation has no stop(); skipped: it could not be loaded; * some rounds incomplete (median of the',
+  'complete ones); ! some rounds failed (see the JSON). "incomplete (k of M)": the cleanups had not all run when',
+  'the bounded wait ended (churn: no gc() is ever called, so FinalizationRegistry waits for a major GC).',
+];
+
+module.exports = { METRICS, summarize, checks, table, LEGEND, ANCHOR, PEER, SUBJECT };

@@ -1,0 +1,180 @@
+#!/usr/bin/env node
+'use strict';
+// `npm run bench` (or `node bench/run.js`; options: --help, bench/options.js):
+// the orchestrator.
+//
+// Every measurement runs in its own child process (bench/child.js): one
+// process per (implementation, experiment, N, round), so that no heap, JIT
+// state or pending finalization leaks from one measurement into another.
+// Children run one at a time (this is a 2-core machine and GC uses helper
+// threads: two children at once would measure each other). Within a round the
+// implementations run in an order rotated by one every round, so that none
+// always runs first or last. Medians over the rounds are reported, with ratios
+// against FinalizationRegistry-with-token (the anchor: what Go's Stop needs),
+// and everything is written as JSON.
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { IMPLS } = require('./impls');
+const { parseOptions, HELP } = require('./options');
+const { machineFacts, printFacts } = require('./machine');
+const { probe, runChild } = require('./children');
+const { summarize, table, checks, LEGEND, SUBJECT } = require('./report');
+
+// Order of the implementations in round r: rotated by r, so that over k
+// rounds each of k implementations runs once in every position.
+function orderFor(round, impls) {
+  const k = round % impls.length;
+  return [...impls.slice(k), ...impls.slice(0, k)];
+}
+
+function seconds(ms) {
+  return `${(ms / 1000).toFixed(1)}s`;
+}
+
+// Which implementations load here. Only addcleanup is required.
+function checkAvailability(names) {
+  const availability = {};
+  for (const name of names) {
+    availability[name] = probe(name);
+    if (!availability[name].ok) {
+      console.log(`  skipped     ${IMPLS[name].label}: could not be loaded here (${availability[name].reason}); its columns say "skipped"`);
+    }
+  }
+  return availability;
+}
+
+// The plan: N, then rounds, then experiments, then implementations (rotated).
+function planJobs(options, runnable) {
+  const jobs = [];
+  for (const n of options.ns) {
+    for (let round = 1; round <= options.rounds; round++) {
+      for (const experiment of options.experiments) {
+        // stop() is n/a for implementations without one: no child at all.
+        const here = runnable.filter((i) => experiment !== 'stop' || IMPLS[i].hasStop);
+        for (const impl of orderFor(round - 1, here)) jobs.push({ n, round, experiment, impl });
+      }
+    }
+  }
+  return jobs;
+}
+
+// Runs the jobs one at a time, printing one progress line per
+// (N, round, experiment). Failures are reported and recorded, never fatal.
+async function runJobs(jobs, options) {
+  // A child gets its own waits plus generous room for allocation and GC.
+  const childTimeoutMs = Math.max(options.timeoutMs, options.churnWaitMs) + 240000;
+  const runs = [];
+  let lineKey = null;
+  let line = '';
+  for (const job of jobs) {
+    const key = `${job.n}/${job.round}/${job.experiment}`;
+    if (key !== lineKey) {
+      if (line) console.log(line);
+      lineKey = key;
+      line = `  N=${job.n} round ${job.round}/${options.rounds} ${job.experiment.padEnd(8)}:`;
+    }
+    const args = [
+      `--impl=${job.impl}`,
+      `--experiment=${job.experiment}`,
+      `--n=${job.n}`,
+      `--timeout-ms=${options.timeoutMs}`,
+      `--churn-wait-ms=${options.churnWaitMs}`,
+    ];
+    const t0 = Date.now();
+    const out = await runChild(options.nodeFlags, args, childTimeoutMs);
+    const processMs = Date.now() - t0;
+    runs.push({ ...job, processMs, ok: out.ok, result: out.result, error: out.error });
+    line += ` ${job.impl} ${out.ok ? seconds(processMs) : 'FAILED'}`;
+    if (!out.ok) {
+      console.log(`${line}\n    ${IMPLS[job.impl].label} failed: ${out.error}`);
+      line = '    ...';
+    }
+  }
+  if (line) console.log(line);
+  return runs;
+}
+
+function printReport(runs, summary, options, availability) {
+  const pick = (f) => Object.fromEntries(options.impls.map((i) => [i, f(i)]));
+  const opts = {
+    impls: options.impls,
+    labels: pick((i) => IMPLS[i].label),
+    skipped: pick((i) => !availability[i].ok),
+    hasStop: pick((i) => IMPLS[i].hasStop),
+    rounds: options.rounds,
+    experiments: options.experiments,
+  };
+  console.log('');
+  for (const n of options.ns) console.log(`${table(n, summary, opts).join('\n')}\n`);
+  console.log(LEGEND.join('\n'));
+  const problems = checks(runs);
+  console.log(
+    problems.length === 0
+      ? '\nChecks passed: every completed delivery ran each cleanup once with its own arg; nothing ran before its\nobject died; every stop() on a live registration returned true and no stopped cleanup ran.'
+      : `\nCHECKS FAILED:\n${problems.map((p) => `  ${p}`).join('\n')}`,
+  );
+  return problems;
+}
+
+function writeJson(file, output) {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  // JSON has no Infinity: such a ratio is written as the string "Infinity".
+  const replacer = (_key, value) => (value === Infinity ? 'Infinity' : value);
+  fs.writeFileSync(file, `${JSON.stringify(output, replacer, 2)}\n`);
+}
+
+async function main() {
+  const started = Date.now();
+  let options;
+  try {
+    options = parseOptions(process.argv.slice(2), process.env);
+  } catch (error) {
+    console.error(`bench: ${error.message}`);
+    process.exitCode = 2;
+    return;
+  }
+  if (options.help) {
+    console.log(`usage: node bench/run.js [options]   (npm run bench -- [options])\n${HELP}`);
+    return;
+  }
+
+  const facts = machineFacts(options);
+  printFacts(facts, options);
+  const availability = checkAvailability(options.impls);
+  if (availability[SUBJECT] && !availability[SUBJECT].ok) {
+    console.error('bench: addcleanup itself does not load; run "npm install" (it builds the addon) first.');
+    process.exitCode = 1;
+    return;
+  }
+  const jobs = planJobs(options, options.impls.filter((i) => availability[i].ok));
+  console.log(`  plan        ${jobs.length} child processes, run one at a time\n`);
+
+  const runs = await runJobs(jobs, options);
+  const summary = summarize(runs, { ns: options.ns, impls: options.impls });
+  const problems = printReport(runs, summary, options, availability);
+
+  const totalMs = Date.now() - started;
+  facts.loadAverageAtEnd = os.loadavg();
+  writeJson(options.json, {
+    schema: 1,
+    machine: facts,
+    options: { ...options, json: undefined },
+    availability,
+    order: 'per round and experiment: the implementations rotated by the round number',
+    totalSeconds: totalMs / 1000,
+    checkProblems: problems,
+    runs,
+    medians: summary.medians,
+    ratios: summary.ratios,
+  });
+  const failed = runs.filter((r) => !r.ok).length;
+  const loadEnd = facts.loadAverageAtEnd.map((x) => x.toFixed(2)).join(' ');
+  console.log(`\nTotal time ${seconds(totalMs)} (${jobs.length} child processes${failed ? `, ${failed} failed` : ''}); load average at the end ${loadEnd}.`);
+  console.log(`Raw figures (every round) and medians: ${path.relative(process.cwd(), options.json) || options.json}`);
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exitCode = 1;
+});
