@@ -37,7 +37,7 @@ const scratch = new Float64Array(2);
  */
 export function readCounts(): Float64Array {
   binding.counts(scratch);
-  scratch[1]! += batchRemaining;
+  scratch[1] += batchRemaining;
   return scratch;
 }
 
@@ -90,7 +90,7 @@ function deliverFast(slots: Uint32Array): void {
   batchRemaining = n;
   try {
     for (let i = 0; i < n; i++) {
-      const slot = slots[i]!;
+      const slot = slots[i];
       const cleanup = cleanups[slot];
       const arg = args[slot];
       cleanups[slot] = undefined;
@@ -114,7 +114,7 @@ function deliverDebug(slots: Uint32Array, waitedMs: number): void {
   batchRemaining = n;
   try {
     for (let i = 0; i < n; i++) {
-      const slot = slots[i]!;
+      const slot = slots[i];
       const cleanup = cleanups[slot];
       const arg = args[slot];
       const stack = stacks[slot];

@@ -27,11 +27,14 @@ const MAX_VISITS = 10000;
 const IDENTIFIER = /^[A-Za-z_$][\w$]*$/;
 // The built-ins the search uses, captured when the package loads: patching
 // them later (Map.prototype.forEach, Set.prototype.has, Reflect.ownKeys ...)
-// cannot make the search run user code.
+// cannot make the search run user code. They are only ever called with
+// .call(), on a receiver of the right kind.
+/* eslint-disable @typescript-eslint/unbound-method */
 const mapForEach = Map.prototype.forEach;
 const setForEach = Set.prototype.forEach;
 const setHas = Set.prototype.has;
 const setAdd = Set.prototype.add;
+/* eslint-enable @typescript-eslint/unbound-method */
 const ownKeys = Reflect.ownKeys;
 const getOwnPropertyDescriptor = Object.getOwnPropertyDescriptor;
 const isProxy = types.isProxy;
@@ -68,15 +71,19 @@ export function findPath(arg: unknown, ptr: object): string | undefined {
     const next: Array<[object, string]> = [];
     const consider = (value: unknown, path: string): string | undefined => {
       if (value === ptr) return path;
-      if ((typeof value === 'object' || typeof value === 'function') && value !== null && !setHas.call(seen, value)) {
+      if (
+        (typeof value === 'object' || typeof value === 'function') &&
+        value !== null &&
+        !setHas.call(seen, value)
+      ) {
         setAdd.call(seen, value);
         next[next.length] = [value, path];
       }
       return undefined;
     };
     for (let f = 0; f < frontier.length; f++) {
-      const object = frontier[f]![0];
-      const path = frontier[f]![1];
+      const object = frontier[f][0];
+      const path = frontier[f][1];
       if (++visits > MAX_VISITS) return undefined;
       if (isProxy(object)) continue;
       const entries: Array<[unknown, string]> = [];
@@ -94,12 +101,12 @@ export function findPath(arg: unknown, ptr: object): string | undefined {
         });
       }
       for (let e = 0; e < entries.length; e++) {
-        const found = consider(entries[e]![0], entries[e]![1]);
+        const found = consider(entries[e][0], entries[e][1]);
         if (found !== undefined) return found;
       }
       const keys = ownKeys(object);
       for (let k = 0; k < keys.length; k++) {
-        const key = keys[k]!;
+        const key = keys[k];
         const descriptor = getOwnPropertyDescriptor(object, key);
         if (descriptor === undefined || !('value' in descriptor)) continue;
         const found = consider(descriptor.value, keyPath(path, key));

@@ -2,7 +2,18 @@
 // (drainCleanups, cleanupStats, checkCleanups). The engine's JavaScript half
 // is lib/core.ts; the native half is native/.
 import { binding } from './binding';
-import { SLOT_SPAN, addWaiter, args, cleanups, counters, forget, idle, readCounts, removeWaiter, stacks } from './core';
+import {
+  SLOT_SPAN,
+  addWaiter,
+  args,
+  cleanups,
+  counters,
+  forget,
+  idle,
+  readCounts,
+  removeWaiter,
+  stacks,
+} from './core';
 import * as debug from './debug';
 import { illegalConstructor, invalidArgType, invalidArgValue, timeoutOption } from './errors';
 
@@ -117,11 +128,7 @@ export class Cleanup {
  * }
  * ```
  */
-export function addCleanup<T extends object, S>(
-  ptr: T,
-  cleanup: (arg: S) => void,
-  arg: S,
-): Cleanup {
+export function addCleanup<T extends object, S>(ptr: T, cleanup: (arg: S) => void, arg: S): Cleanup {
   if ((typeof ptr !== 'object' || ptr === null) && typeof ptr !== 'function') {
     throw invalidArgType('ptr', 'object or function', ptr, addCleanup);
   }
@@ -252,8 +259,8 @@ export interface CleanupStats {
 export function cleanupStats(): CleanupStats {
   const counts = readCounts();
   return {
-    pending: counts[0]!,
-    queued: counts[1]!,
+    pending: counts[0],
+    queued: counts[1],
     executed: counters.executed,
     stopped: counters.stopped,
     failed: counters.failed,

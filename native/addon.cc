@@ -49,9 +49,8 @@ Napi::Value Throw(napi_env env, bool type_error, const char* code, const char* m
       napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &message_value) != napi_ok) {
     return Napi::Value();
   }
-  napi_status status = type_error
-                           ? napi_create_type_error(env, code_value, message_value, &error)
-                           : napi_create_error(env, code_value, message_value, &error);
+  napi_status status = type_error ? napi_create_type_error(env, code_value, message_value, &error)
+                                  : napi_create_error(env, code_value, message_value, &error);
   if (status == napi_ok) napi_throw(env, error);
   return Napi::Value();
 }
@@ -61,8 +60,8 @@ Napi::Value ThrowTypeError(napi_env env, const char* code, const char* message) 
 }
 
 Napi::Value ThrowStatus(napi_env env, napi_status status, const char* what) {
-  std::string message = std::string("addcleanup: ") + what +
-                        " failed (Node-API status " + std::to_string(status) + ")";
+  std::string message = std::string("addcleanup: ") + what + " failed (Node-API status " +
+                        std::to_string(status) + ")";
   return Throw(env, false, "ERR_ADDCLEANUP_NATIVE", message.c_str());
 }
 
@@ -73,11 +72,11 @@ Napi::Value Setup(const Napi::CallbackInfo& info) {
   AddonState* state = StateOf(info);
   if (info.Length() < 1 || !info[0].IsFunction()) {
     return ThrowTypeError(env, "ERR_INVALID_ARG_TYPE",
-                                  "The \"deliver\" argument must be of type function");
+                          "The \"deliver\" argument must be of type function");
   }
   if (state->queue.started()) {
     return Throw(env, false, "ERR_ADDCLEANUP_ALREADY_SET_UP",
-                              "addcleanup: the binding is already set up in this environment");
+                 "addcleanup: the binding is already set up in this environment");
   }
   napi_status status = state->queue.Start(env, info[0]);
   if (status != napi_ok) return ThrowStatus(env, status, "starting the queue");
@@ -89,10 +88,9 @@ Napi::Value Register(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   // Node-API types an External (an object made by another addon with
   // napi_create_external) apart from objects; JavaScript sees an object.
-  if (info.Length() < 1 ||
-      !(info[0].IsObject() || info[0].IsFunction() || info[0].IsExternal())) {
+  if (info.Length() < 1 || !(info[0].IsObject() || info[0].IsFunction() || info[0].IsExternal())) {
     return ThrowTypeError(env, "ERR_INVALID_ARG_TYPE",
-                                  "The \"ptr\" argument must be of type object or function");
+                          "The \"ptr\" argument must be of type object or function");
   }
   double id;
   napi_status status = StateOf(info)->registry.Add(env, info[0], &id);
@@ -105,7 +103,7 @@ Napi::Value Stop(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsNumber()) {
     return ThrowTypeError(env, "ERR_INVALID_ARG_TYPE",
-                                  "The \"id\" argument must be of type number");
+                          "The \"id\" argument must be of type number");
   }
   const double id = info[0].As<Napi::Number>().DoubleValue();
   return Napi::Boolean::New(env, StateOf(info)->registry.Stop(env, id));
@@ -138,8 +136,8 @@ Napi::Value Counts(const Napi::CallbackInfo& info) {
     napi_typedarray_type type;
     size_t length = 0;
     void* data = nullptr;
-    if (napi_get_typedarray_info(env, info[0], &type, &length, &data, nullptr,
-                                 nullptr) != napi_ok ||
+    if (napi_get_typedarray_info(env, info[0], &type, &length, &data, nullptr, nullptr) !=
+            napi_ok ||
         type != napi_float64_array || length < 2 || data == nullptr) {
       return ThrowTypeError(env, "ERR_INVALID_ARG_TYPE",
                             "The \"out\" argument must be a Float64Array of length 2 or more");
@@ -165,8 +163,7 @@ Napi::Value Counts(const Napi::CallbackInfo& info) {
 Napi::Value Live(const Napi::CallbackInfo& info) {
   napi_env env = info.Env();
   napi_value slots, targets, result;
-  if (napi_create_array(env, &slots) != napi_ok ||
-      napi_create_array(env, &targets) != napi_ok ||
+  if (napi_create_array(env, &slots) != napi_ok || napi_create_array(env, &targets) != napi_ok ||
       napi_create_array_with_length(env, 2, &result) != napi_ok) {
     return Napi::Value();
   }
@@ -201,16 +198,16 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     return exports;
   }
   // From here on the state belongs to the environment (instance data).
-  if (napi_add_async_cleanup_hook(env, OnEnvironmentTeardown, state,
-                                  &state->teardown_hook) != napi_ok) {
+  if (napi_add_async_cleanup_hook(env, OnEnvironmentTeardown, state, &state->teardown_hook) !=
+      napi_ok) {
     ThrowStatus(env, napi_generic_failure, "adding the cleanup hook");
     return exports;
   }
   exports.Set("setup", Napi::Function::New<Setup>(env, "setup", state));
   exports.Set("register", Napi::Function::New<Register>(env, "register", state));
   exports.Set("stop", Napi::Function::New<Stop>(env, "stop", state));
-  exports.Set("triggerUncaughtException",
-              Napi::Function::New<TriggerUncaughtException>(env, "triggerUncaughtException", state));
+  exports.Set("triggerUncaughtException", Napi::Function::New<TriggerUncaughtException>(
+                                              env, "triggerUncaughtException", state));
   exports.Set("counts", Napi::Function::New<Counts>(env, "counts", state));
   exports.Set("live", Napi::Function::New<Live>(env, "live", state));
   return exports;

@@ -9,13 +9,13 @@
 #include <cstdlib>
 
 #ifdef ADDCLEANUP_DEBUG
-#define ADDCLEANUP_ASSERT(expr)                                           \
-  do {                                                                    \
-    if (!(expr)) {                                                        \
-      std::fprintf(stderr, "addcleanup: %s:%d: assertion failed: %s\n",   \
-                   __FILE__, __LINE__, #expr);                            \
-      std::abort();                                                       \
-    }                                                                     \
+#define ADDCLEANUP_ASSERT(expr)                                                             \
+  do {                                                                                      \
+    if (!(expr)) {                                                                          \
+      std::fprintf(stderr, "addcleanup: %s:%d: assertion failed: %s\n", __FILE__, __LINE__, \
+                   #expr);                                                                  \
+      std::abort();                                                                         \
+    }                                                                                       \
   } while (0)
 #else
 #define ADDCLEANUP_ASSERT(expr) ((void)0)

@@ -28,8 +28,7 @@ napi_status Queue::Start(napi_env env, napi_value deliver) {
   // async_hooks and AsyncLocalStorage see cleanups as "addcleanup" callbacks.
   napi_value receiver, name;
   if ((status = napi_create_object(env, &receiver)) != napi_ok) return status;
-  if ((status = napi_create_string_utf8(env, "addcleanup", NAPI_AUTO_LENGTH,
-                                        &name)) != napi_ok) {
+  if ((status = napi_create_string_utf8(env, "addcleanup", NAPI_AUTO_LENGTH, &name)) != napi_ok) {
     return status;
   }
   napi_async_context context = nullptr;
@@ -73,8 +72,7 @@ napi_status Queue::Start(napi_env env, napi_value deliver) {
 void Queue::Push(uint32_t slot) {
   ADDCLEANUP_ASSERT(!closed_);
   // uv_now() is the loop's cached time: reading it costs nothing.
-  const uint32_t now =
-      loop_ == nullptr ? 0 : static_cast<uint32_t>(uv_now(loop_) - base_ms_);
+  const uint32_t now = loop_ == nullptr ? 0 : static_cast<uint32_t>(uv_now(loop_) - base_ms_);
   items_.push_back(Item{slot, now});
   Arm();
 }
@@ -93,23 +91,20 @@ void Queue::OnWake(uv_async_t* handle) {
   if (wakeup->queue != nullptr) wakeup->queue->Drain();
 }
 
-napi_status Queue::DeliverBatch(napi_value deliver, napi_value receiver,
-                                size_t count) {
+napi_status Queue::DeliverBatch(napi_value deliver, napi_value receiver, size_t count) {
   // A fresh buffer per batch: JavaScript may keep or alter the array it was
   // given without touching the queue, and the slots to release are read from
   // items_, never back from the array.
   void* data = nullptr;
   napi_value argv[2];
   napi_value buffer;
-  napi_status status =
-      napi_create_arraybuffer(env_, count * sizeof(uint32_t), &data, &buffer);
+  napi_status status = napi_create_arraybuffer(env_, count * sizeof(uint32_t), &data, &buffer);
   if (status != napi_ok) return status;
   uint32_t* ids = static_cast<uint32_t*>(data);
   for (size_t i = 0; i < count; i++) ids[i] = items_[head_ + i].slot;
-  const double waited_ms =
-      static_cast<double>(uv_now(loop_) - base_ms_ - items_[head_].queued_at);
-  if ((status = napi_create_typedarray(env_, napi_uint32_array, count, buffer,
-                                       0, &argv[0])) != napi_ok ||
+  const double waited_ms = static_cast<double>(uv_now(loop_) - base_ms_ - items_[head_].queued_at);
+  if ((status = napi_create_typedarray(env_, napi_uint32_array, count, buffer, 0, &argv[0])) !=
+          napi_ok ||
       (status = napi_create_double(env_, waited_ms, &argv[1])) != napi_ok) {
     return status;
   }
@@ -119,8 +114,7 @@ napi_status Queue::DeliverBatch(napi_value deliver, napi_value receiver,
   for (size_t i = begin; i < begin + count; i++) {
     registry_.BeginDelivery(items_[i].slot);
   }
-  status = napi_make_callback(env_, async_context_, receiver, deliver, 2, argv,
-                              nullptr);
+  status = napi_make_callback(env_, async_context_, receiver, deliver, 2, argv, nullptr);
   // Whatever happened in JavaScript, these slots were handed over: their
   // cleanup and arg are gone from the JS tables, so the slots are free again.
   // (They were kept out of reuse during the call, so that a cleanup which

@@ -54,8 +54,7 @@ napi_status Registry::Add(napi_env env, napi_value target, double* id) {
   // keeps it alive. The slot index travels as the finalizer's data pointer.
   napi_ref ref = nullptr;
   napi_status status = napi_add_finalizer(
-      env, target, reinterpret_cast<void*>(static_cast<uintptr_t>(slot)),
-      OnCollected, this, &ref);
+      env, target, reinterpret_cast<void*>(static_cast<uintptr_t>(slot)), OnCollected, this, &ref);
   if (status != napi_ok) {
     // Nothing was registered: hand the slot back without burning a
     // generation, since no id for it ever left this function.
@@ -101,8 +100,7 @@ void Registry::Release(uint32_t slot) {
   FreeSlot(slot);
 }
 
-napi_status Registry::CollectLive(napi_env env, napi_value slots_out,
-                                  napi_value targets_out) {
+napi_status Registry::CollectLive(napi_env env, napi_value slots_out, napi_value targets_out) {
   uint32_t n = 0;
   for (uint32_t slot = 0; slot < slots_.size(); slot++) {
     const Slot& s = slots_[slot];

@@ -71,11 +71,11 @@ class Registry {
 
  private:
   enum class State : uint8_t {
-    kFree,     // on the free list
-    kPending,  // watching a live object; `ref` is set
-    kQueued,   // object found dead; cleanup handed to the queue, not yet run
+    kFree,        // on the free list
+    kPending,     // watching a live object; `ref` is set
+    kQueued,      // object found dead; cleanup handed to the queue, not yet run
     kDelivering,  // handed to JavaScript in the current batch
-    kRetired,  // generation exhausted; never reused
+    kRetired,     // generation exhausted; never reused
   };
 
   struct Slot {
