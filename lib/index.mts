@@ -1,5 +1,5 @@
 // The ES module entry point. It re-exports the CommonJS build, so that
 // `import` and `require` share one instance of the addon (and one set of
 // registrations) per thread.
-export { addCleanup, AddCleanup, Cleanup, cleanupStats, drainCleanups } from './index.js';
-export type { CleanupStats, CodedError, DrainOptions } from './index.js';
+export { addCleanup, AddCleanup, Cleanup, checkCleanups, cleanupStats, drainCleanups } from './index.js';
+export type { CleanupStats, CodedError, DrainOptions, UnrunnableCleanup } from './index.js';

@@ -14,6 +14,7 @@ import {
   removeWaiter,
   stacks,
 } from './core';
+import { findUnreachableCleanups } from './check';
 import * as debug from './debug';
 import { illegalConstructor, invalidArgType, invalidArgValue, timeoutOption } from './errors';
 
@@ -265,4 +266,53 @@ export function cleanupStats(): CleanupStats {
     stopped: counters.stopped,
     failed: counters.failed,
   };
+}
+
+/** A registration reported by {@link checkCleanups}. */
+export interface UnrunnableCleanup {
+  /** What keeps `ptr` alive: the cleanup (through its closure) or `arg`. */
+  reason: 'cleanup' | 'arg';
+  /** Where the registration was made (debug mode, `ADDCLEANUP_DEBUG=1`, only). */
+  stack?: string;
+}
+
+/**
+ * Finds this thread's live registrations that can never run because their
+ * own `cleanup` (through its closure, including V8's shared closure contexts)
+ * or `arg` references `ptr` strongly: the bug Go's `GODEBUG=checkfinalizers=1`
+ * looks for. Registrations that are fine are not reported, nor is a `ptr` that
+ * stays alive only because the program's lasting state (globals, module scope,
+ * timers...) holds it.
+ *
+ * It is a diagnostic: it takes a V8 heap snapshot of the current thread and
+ * analyses it, which blocks the thread for seconds on a large heap and needs
+ * several times the heap's size in memory. Do not call it on a hot path.
+ *
+ * @returns a promise of one entry per registration that can never run: its
+ *   `reason`, and in debug mode the `stack` where it was registered.
+ *
+ * @example
+ * ```ts
+ * for (const { reason, stack } of await checkCleanups()) {
+ *   console.warn(`a cleanup can never run (its ${reason} keeps its object alive)`, stack ?? '');
+ * }
+ * ```
+ */
+export async function checkCleanups(): Promise<UnrunnableCleanup[]> {
+  const [slots, ptrs] = binding.live();
+  const liveCleanups = slots.map((slot) => cleanups[slot] as Function);
+  const liveArgs = slots.map((slot) => args[slot]);
+  const liveStacks = slots.map((slot) => stacks[slot]);
+  // The package's own tables hold every registration's cleanup and arg: the
+  // search must not wander from one registration into the others through them.
+  const found = await findUnreachableCleanups({
+    ptrs,
+    cleanups: liveCleanups,
+    args: liveArgs,
+    exclude: [cleanups, args, stacks],
+  });
+  return found.map(({ index, reason }) => {
+    const stack = liveStacks[index];
+    return stack === undefined ? { reason } : { reason, stack };
+  });
 }

@@ -20,7 +20,7 @@ const pendingRegistrations = () => binding.counts()[0];
 const DIST = path.join(__dirname, '..', 'dist') + path.sep;
 
 // Everything the package exports: Go's API plus drainCleanups/cleanupStats.
-const PUBLIC_EXPORTS = ['AddCleanup', 'Cleanup', 'addCleanup', 'cleanupStats', 'drainCleanups'];
+const PUBLIC_EXPORTS = ['AddCleanup', 'Cleanup', 'addCleanup', 'checkCleanups', 'cleanupStats', 'drainCleanups'];
 
 // Every kind of value that is not an object or a function, with how the
 // error message must describe it (Node's ERR_INVALID_ARG_TYPE wording).

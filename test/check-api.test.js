@@ -1,0 +1,48 @@
+'use strict';
+// checkCleanups() through the public API (the analysis itself is pinned in
+// test/check.test.js): it reports exactly the live registrations whose own
+// cleanup or arg keeps ptr alive, and in debug mode says where they were made.
+const assert = require('node:assert/strict');
+const { addCleanup, checkCleanups } = require('..');
+const { inScope, runFixture, assertCleanExit } = require('./helpers');
+
+describe('checkCleanups()', function () {
+  this.timeout(120000);
+
+  it('reports a closure and an arg that keep ptr alive, and nothing else', async function () {
+    const handles = [];
+    inScope(() => {
+      const viaClosure = { kind: 'closure' };
+      handles.push(addCleanup(viaClosure, () => viaClosure.kind, 0));
+    });
+    inScope(() => {
+      const viaArg = { kind: 'arg' };
+      handles.push(addCleanup(viaArg, () => {}, { owner: viaArg }));
+    });
+    const fine = { kind: 'fine' }; // alive because this test holds it
+    handles.push(addCleanup(fine, (n) => n, 1));
+    try {
+      const found = await checkCleanups();
+      assert.deepEqual(
+        found.map((entry) => entry.reason).sort(),
+        ['arg', 'cleanup'],
+        JSON.stringify(found),
+      );
+      // Debug mode is off here: no stacks.
+      for (const entry of found) assert.equal(entry.stack, undefined);
+    } finally {
+      for (const handle of handles) handle.stop();
+    }
+    // Once stopped, nothing is left to report.
+    assert.deepEqual(await checkCleanups(), []);
+  });
+
+  it('in debug mode, each report carries the stack of its addCleanup call', async function () {
+    const result = await runFixture('check-api-debug.js', [], { env: { ADDCLEANUP_DEBUG: '1' } });
+    assertCleanExit(result);
+    const found = JSON.parse(result.stdout.trim().split('\n').pop());
+    assert.equal(found.length, 1);
+    assert.equal(found[0].reason, 'cleanup');
+    assert.match(found[0].stack, /at registerLeaky \(.*check-api-debug\.js:\d+:\d+\)/);
+  });
+});
