@@ -87,8 +87,28 @@ const IMPLS = {
       });
     },
   },
+
+  // The package in debug mode (ADDCLEANUP_DEBUG=1): the cost of its checks.
+  // Not in the default run; ask for it with --impls=addcleanup,addcleanup-debug.
+  // Each child is a fresh process, so setting the variable before the first
+  // require is what a user's environment would do.
+  'addcleanup-debug': {
+    label: 'addcleanup debug',
+    hasStop: true,
+    optional: true,
+    load() {
+      process.env.ADDCLEANUP_DEBUG = '1';
+      const { addCleanup } = require(ROOT);
+      return (onCleanup) => ({
+        register: (obj, arg) => addCleanup(obj, onCleanup, arg),
+        stop: (handle) => handle.stop(),
+      });
+    },
+  },
 };
 
-const NAMES = Object.keys(IMPLS);
+// The default run: everything but the debug-mode variant.
+const NAMES = Object.keys(IMPLS).filter((name) => name !== 'addcleanup-debug');
+const ALL_NAMES = Object.keys(IMPLS);
 
-module.exports = { IMPLS, NAMES, ROOT };
+module.exports = { IMPLS, NAMES, ALL_NAMES, ROOT };

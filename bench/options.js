@@ -5,7 +5,7 @@
 //   --n=100000,1000000    the N values (1e5 notation accepted)
 //   --rounds=3            rounds per N (at least 3 for meaningful medians)
 //   --quick               smoke test: N=10000, short waits
-//   --impls=a,b           subset of addcleanup,fr-token,fr-plain,weak-napi
+//   --impls=a,b           subset of addcleanup,fr-token,fr-plain,weak-napi,addcleanup-debug
 //   --experiments=a,b     subset of register,memory,delivery,gcpause,stop,churn
 //   --timeout=30          seconds to wait for a delivery before "incomplete"
 //   --churn-wait=2        seconds to wait, without gc(), after the churn loop
@@ -13,7 +13,7 @@
 //   --json=path           where to write the results (bench/results/latest.json)
 const fs = require('node:fs');
 const path = require('node:path');
-const { IMPLS, NAMES } = require('./impls');
+const { IMPLS, NAMES, ALL_NAMES } = require('./impls');
 
 /** The experiments of bench/figures.js, in the order they run. */
 const EXPERIMENT_NAMES = ['register', 'memory', 'delivery', 'gcpause', 'stop', 'churn'];
@@ -57,7 +57,7 @@ function parseOptions(argv, env) {
   const rounds = Number(raw.rounds ?? env.BENCH_ROUNDS ?? 3);
   if (!Number.isInteger(rounds) || rounds < 1) throw new Error('--rounds must be a positive integer');
   const impls = raw.impls ? parseList(raw.impls) : NAMES;
-  for (const i of impls) if (!IMPLS[i]) throw new Error(`unknown implementation ${i} (one of ${NAMES.join(', ')})`);
+  for (const i of impls) if (!IMPLS[i]) throw new Error(`unknown implementation ${i} (one of ${ALL_NAMES.join(', ')})`);
   const exps = raw.experiments || raw.figures ? parseList(raw.experiments || raw.figures) : EXPERIMENT_NAMES;
   for (const e of exps) if (!EXPERIMENT_NAMES.includes(e)) throw new Error(`unknown experiment ${e} (one of ${EXPERIMENT_NAMES.join(', ')})`);
   const timeoutS = Number(raw.timeout ?? (quick ? 10 : 30));
