@@ -32,6 +32,12 @@ const CONSTRUCT = Symbol('Cleanup');
  *
  * Handles cannot be constructed directly; `new Cleanup()` throws a `TypeError`
  * with code `ERR_ILLEGAL_CONSTRUCTOR`.
+ *
+ * @example
+ * ```ts
+ * const handle: Cleanup = addCleanup(conn, (fd) => fs.closeSync(fd), conn.fd);
+ * handle instanceof Cleanup; // true
+ * ```
  */
 export class Cleanup {
   #id: number;
@@ -177,6 +183,14 @@ function registerDebug(ptr: object, cleanup: (arg: any) => void, arg: unknown): 
 /**
  * The same function as {@link addCleanup}, under Go's spelling
  * (`runtime.AddCleanup`). `AddCleanup === addCleanup`.
+ *
+ * @example
+ * ```ts
+ * import { AddCleanup } from 'addcleanup';
+ *
+ * const c = AddCleanup(buffer, (label) => console.log(`${label} collected`), 'scratch');
+ * c.stop();
+ * ```
  */
 export const AddCleanup: typeof addCleanup = addCleanup;
 
