@@ -608,7 +608,9 @@ function analyse(input: CheckInput): Array<{ index: number; reason: LeakReason }
   };
 
   const wanted = new Set<string>([...Object.values(keys), GC_ROOTS, REGISTERED_ROOTS, ...STACK_ROOTS, 'map']);
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'addcleanup-check-'));
+  // The pid in the name tells this process's folders from others' (tests
+  // check that none is left behind while other processes run checks too).
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `addcleanup-check-${process.pid}-`));
   let snapshot: Snapshot;
   try {
     const file = path.join(dir, 'check.heapsnapshot');

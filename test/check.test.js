@@ -494,7 +494,10 @@ describe('findUnreachableCleanups: input', function () {
   });
 
   it('leaves no temporary file behind', async function () {
-    const ours = () => new Set(fs.readdirSync(os.tmpdir()).filter((name) => name.startsWith('addcleanup-check-')));
+    // Only this process's folders: other processes (a parallel run) may be
+    // checking at the same moment.
+    const prefix = `addcleanup-check-${process.pid}-`;
+    const ours = () => new Set(fs.readdirSync(os.tmpdir()).filter((name) => name.startsWith(prefix)));
     const before = ours();
     const registrations = inScope(() => [argOwner()]);
     assert.deepEqual(await check(registrations), [{ index: 0, reason: 'arg' }]);
