@@ -107,7 +107,35 @@ function assertCleanExit(result, expectedCode = 0) {
   );
 }
 
+// What must never appear on a child's stderr, even one that dies of an
+// uncaught exception on purpose: crashes, aborts, sanitizer reports.
+const CRASH_MARKERS = [
+  /FATAL ERROR/,
+  /Assertion failed|Check failed|Aborted|core dumped|Segmentation fault/,
+  /AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|runtime error:/,
+  /ERR_ADDCLEANUP_NATIVE/,
+];
+
+function assertNoCrashOutput(result) {
+  for (const marker of CRASH_MARKERS) {
+    assert.doesNotMatch(result.stderr, marker, `child stderr shows a crash:\n${result.stderr}`);
+  }
+}
+
+// The single `RESULT <json>` line a fixture prints.
+function parseResult(result) {
+  const lines = result.stdout.split('\n').filter((line) => line.startsWith('RESULT '));
+  assert.equal(
+    lines.length,
+    1,
+    `expected one RESULT line, child printed:\n${result.stdout}\nstderr:\n${result.stderr}`,
+  );
+  return JSON.parse(lines[0].slice('RESULT '.length));
+}
+
 module.exports = {
+  assertNoCrashOutput,
+  parseResult,
   ROOT,
   requireGc,
   turn,

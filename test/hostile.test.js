@@ -26,33 +26,13 @@
 // `this` is ignored; extra arguments are ignored; `new` returns an object.
 const assert = require('node:assert/strict');
 const { types } = require('node:util');
-const { runFixture, assertCleanExit } = require('./helpers');
+const { runFixture, assertCleanExit, assertNoCrashOutput, parseResult } = require('./helpers');
 const { makeValues } = require('./fixtures/hostile-util');
 const { CALLS: TERMINATE_CALLS, PUBLIC: TERMINATE_PUBLIC } = require('./fixtures/hostile-worker');
 
 // Below mocha's 60 s, so that a hung child fails with its output.
 const CHILD_TIMEOUT_MS = 30000;
 
-// What must never appear on a child's stderr, even one that dies of an
-// uncaught exception on purpose.
-const CRASH_MARKERS = [
-  /FATAL ERROR/,
-  /Assertion failed|Check failed|Aborted|core dumped|Segmentation fault/,
-  /AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|runtime error:/,
-  /ERR_ADDCLEANUP_NATIVE/,
-];
-
-function assertNoCrashOutput(result) {
-  for (const marker of CRASH_MARKERS) {
-    assert.doesNotMatch(result.stderr, marker, `child stderr shows a crash:\n${result.stderr}`);
-  }
-}
-
-function parseResult(result) {
-  const lines = result.stdout.split('\n').filter((line) => line.startsWith('RESULT '));
-  assert.equal(lines.length, 1, `expected one RESULT line, child printed:\n${result.stdout}\nstderr:\n${result.stderr}`);
-  return JSON.parse(lines[0].slice('RESULT '.length));
-}
 
 // A child that must end cleanly: exit code, no signal, nothing on stderr.
 async function runClean(name, args = [], expectedCode = 0) {

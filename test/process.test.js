@@ -8,34 +8,13 @@
 const assert = require('node:assert/strict');
 // helpers.js refuses to load without --expose-gc; the children get it from
 // runNode either way.
-const { runFixture, assertCleanExit } = require('./helpers');
+const { runFixture, assertCleanExit, assertNoCrashOutput, parseResult } = require('./helpers');
 
 // Below mocha's 60 s, so that a child that hangs (for instance, kept alive by
 // registrations of live objects) fails with its output rather than a bare
 // mocha timeout. It is the only time bound: no timing is asserted.
 const CHILD_TIMEOUT_MS = 30000;
 
-// What must never appear on a child's stderr, even one that dies of an
-// uncaught exception on purpose: crashes, aborts, sanitizer reports.
-const CRASH_MARKERS = [
-  /FATAL ERROR/,
-  /Assertion failed|Check failed|Aborted|core dumped|Segmentation fault/,
-  /AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|runtime error:/,
-  /ERR_ADDCLEANUP_NATIVE/,
-];
-
-function assertNoCrashOutput(result) {
-  for (const marker of CRASH_MARKERS) {
-    assert.doesNotMatch(result.stderr, marker, `child stderr shows a crash:\n${result.stderr}`);
-  }
-}
-
-// The single `RESULT <json>` line a clean fixture prints.
-function parseResult(result) {
-  const lines = result.stdout.split('\n').filter((line) => line.startsWith('RESULT '));
-  assert.equal(lines.length, 1, `expected one RESULT line, child printed:\n${result.stdout}`);
-  return JSON.parse(lines[0].slice('RESULT '.length));
-}
 
 // Runs a fixture that must end cleanly: the expected exit code, no signal and
 // an EMPTY stderr (no warning, no "FATAL ERROR", no sanitizer report). Every
