@@ -5,6 +5,7 @@
 //   const impl = IMPLS[name].create(onCleanup);
 //   const handle = impl.register(obj, arg); // later, onCleanup(arg) runs once
 //   impl.stop(handle);                      // -> boolean (only if hasStop)
+//   impl.finishStops?.();                   // does now the work stop() deferred
 //
 // `onCleanup(arg)` is one shared function per process; `arg` is the
 // registration's index (a small integer), which lets the figures check that
@@ -22,10 +23,13 @@ const IMPLS = {
     label: 'addcleanup',
     hasStop: true,
     load() {
-      const { addCleanup } = require(ROOT);
+      const { addCleanup, cleanupStats } = require(ROOT);
       return (onCleanup) => ({
         register: (obj, arg) => addCleanup(obj, onCleanup, arg),
         stop: (handle) => handle.stop(),
+        // stop() leaves the deletion of its native references to the next
+        // loop turn; cleanupStats() does it at once (it needs exact counts).
+        finishStops: () => cleanupStats(),
       });
     },
   },
@@ -98,10 +102,13 @@ const IMPLS = {
     optional: true,
     load() {
       process.env.ADDCLEANUP_DEBUG = '1';
-      const { addCleanup } = require(ROOT);
+      const { addCleanup, cleanupStats } = require(ROOT);
       return (onCleanup) => ({
         register: (obj, arg) => addCleanup(obj, onCleanup, arg),
         stop: (handle) => handle.stop(),
+        // stop() leaves the deletion of its native references to the next
+        // loop turn; cleanupStats() does it at once (it needs exact counts).
+        finishStops: () => cleanupStats(),
       });
     },
   },

@@ -7,13 +7,21 @@ import * as path from 'node:path';
 export interface NativeBinding {
   /**
    * Once per environment: the function that runs a batch of collected slots;
-   * `waitedMs` is how long the batch's first slot waited in the queue.
+   * `waitedMs` is how long the batch's first slot waited in the queue. With
+   * `newPage` (which must return an Int32Array of 4096 elements over a
+   * SharedArrayBuffer, the state words of slots index * 4096 on), the native
+   * table mirrors each slot's generation * 8 + state into the pages.
    */
-  setup(deliver: (slots: Uint32Array, waitedMs: number) => void): void;
+  setup(
+    deliver: (slots: Uint32Array, waitedMs: number) => void,
+    newPage?: (index: number) => Int32Array,
+  ): void;
   /** Watches `target` (an object or function) and returns the registration's id. */
   register(target: object): number;
   /** Cancels a registration whose object is not yet found dead; false otherwise. */
   stop(id: number): boolean;
+  /** Frees the slots whose state words JavaScript turned from pending to stopped. */
+  reap(slots: Uint32Array): void;
   /** Reports an error exactly like an uncaught exception (may not return). */
   triggerUncaughtException(error: unknown): void;
   /**

@@ -36,6 +36,7 @@ const scratch = new Float64Array(2);
  * a scratch array that the next call overwrites (no allocation).
  */
 export function readCounts(): Float64Array {
+  flushReap(); // stopped registrations still count as pending until reaped
   binding.counts(scratch);
   scratch[1] += batchRemaining;
   return scratch;
@@ -135,10 +136,95 @@ function deliverDebug(slots: Uint32Array, waitedMs: number): void {
   wakeWaiters();
 }
 
-binding.setup(debug.enabled ? deliverDebug : deliverFast);
+// The state words (native/registry.h): the native table mirrors each slot's
+// `generation * 8 + state` into pages of Int32Arrays over SharedArrayBuffers
+// that it asks for here, so that stop() can see whether a registration is
+// still pending, and stop it, without calling into the addon. Stopped slots
+// are handed back to the addon in batches (`reap`), which deletes their
+// references. Node run with --no-harmony-sharedarraybuffer has no
+// SharedArrayBuffer: stop() then calls the `stop` binding instead.
+const sharedWords = typeof SharedArrayBuffer === 'function';
+const PAGE_BITS = 12; // 4096 slots per page, as native/registry.h
+const PAGE_SIZE = 1 << PAGE_BITS;
+const PAGE_MASK = PAGE_SIZE - 1;
+const PENDING = 1; // Registry::State::kPending
+const STOPPED = 4; // Registry::State::kStopped
+const pages: Int32Array[] = [];
+
+function newPage(index: number): Int32Array {
+  const page = new Int32Array(new SharedArrayBuffer(PAGE_SIZE * Int32Array.BYTES_PER_ELEMENT));
+  pages[index] = page;
+  return page;
+}
+
+// Slots stopped through their words and not yet reaped: stop() only writes a
+// word and appends the slot here; the references are deleted (about 35-70 ns
+// each, inside Node-API) in one `reap` call on the next turn of the loop, off
+// the caller's path. Until then a stopped slot is not reused and its
+// reference (about 100 bytes of native memory) is still alive, as a
+// FinalizationRegistry cell lives until the next GC. The immediate is unref'd:
+// it never keeps the process alive, and at exit teardown frees what is left.
+let reapSlots = new Uint32Array(1024);
+let reapCount = 0;
+let reapScheduled = false;
+
+function scheduleReap(slot: number): void {
+  if (reapCount === reapSlots.length) {
+    const grown = new Uint32Array(reapCount * 2);
+    grown.set(reapSlots);
+    reapSlots = grown;
+  }
+  reapSlots[reapCount++] = slot;
+  if (!reapScheduled) {
+    reapScheduled = true;
+    setImmediate(reapSoon).unref();
+  }
+}
+
+/** Reaps every stopped slot now (cleanupStats() needs exact counts). */
+export function flushReap(): void {
+  if (reapCount === 0) return;
+  binding.reap(reapSlots.subarray(0, reapCount));
+  reapCount = 0;
+  // A long synchronous run of stops grew the list: let that memory go.
+  if (reapSlots.length > 65536) reapSlots = new Uint32Array(1024);
+}
+
+function reapSoon(): void {
+  reapScheduled = false;
+  flushReap();
+}
+
+binding.setup(debug.enabled ? deliverDebug : deliverFast, sharedWords ? newPage : undefined);
+
+/**
+ * Cancels the registration `id` if it is still pending (its object not yet
+ * found dead) and drops its cleanup and arg; false otherwise.
+ */
+export function stopRegistration(id: number): boolean {
+  const generation = Math.floor(id / SLOT_SPAN);
+  const slot = id - generation * SLOT_SPAN;
+  if (!sharedWords) {
+    if (!binding.stop(id)) return false;
+    forget(slot);
+    return true;
+  }
+  // Every id comes from `register`, which made sure its slot has a page.
+  const page = pages[slot >>> PAGE_BITS];
+  const index = slot & PAGE_MASK;
+  const pending = generation * 8 + PENDING;
+  // Another generation, or queued, delivering, stopped: nothing to cancel.
+  // (The finalizer that queues a slot runs on this thread, so the word cannot
+  // change between this read and the write below.)
+  if (page[index] !== pending) return false;
+  page[index] = pending - PENDING + STOPPED;
+  forget(slot);
+  scheduleReap(slot);
+  return true;
+}
 
 /** Drops the JavaScript half of a registration that stop() cancelled. */
-export function forget(slot: number): void {
+function forget(slot: number): void {
   cleanups[slot] = undefined;
   args[slot] = undefined;
   if (debug.enabled) stacks[slot] = undefined;

@@ -8,11 +8,12 @@ import {
   args,
   cleanups,
   counters,
-  forget,
+  flushReap,
   idle,
   readCounts,
   removeWaiter,
   stacks,
+  stopRegistration,
 } from './core';
 import { findUnreachableCleanups } from './check';
 import * as debug from './debug';
@@ -79,9 +80,7 @@ export class Cleanup {
     // Any answer is final: a stopped, queued or run registration never
     // becomes stoppable again, so later calls need not reach the binding.
     this.#id = -1;
-    if (!binding.stop(id)) return false;
-    forget(id % SLOT_SPAN);
-    return true;
+    return stopRegistration(id);
   }
 }
 
@@ -313,6 +312,7 @@ export interface UnrunnableCleanup {
  * ```
  */
 export async function checkCleanups(): Promise<UnrunnableCleanup[]> {
+  flushReap();
   const [slots, ptrs] = binding.live();
   const liveCleanups = slots.map((slot) => cleanups[slot] as Function);
   const liveArgs = slots.map((slot) => args[slot]);

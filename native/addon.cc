@@ -65,8 +65,11 @@ Napi::Value ThrowStatus(napi_env env, napi_status status, const char* what) {
   return Throw(env, false, "ERR_ADDCLEANUP_NATIVE", message.c_str());
 }
 
-// setup(deliver: (slots: Uint32Array, waitedMs: number) => void): void
-// Once per environment, by lib/index.ts when it loads.
+// setup(deliver: (slots: Uint32Array, waitedMs: number) => void,
+//       newPage?: (index: number) => Int32Array): void
+// Once per environment, by lib/core.ts when it loads. With `newPage`, the
+// registry keeps the state words that lib/core.ts's stop() reads (see
+// native/registry.h); without it, stop() goes through the `stop` binding.
 Napi::Value Setup(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   AddonState* state = StateOf(info);
@@ -77,6 +80,20 @@ Napi::Value Setup(const Napi::CallbackInfo& info) {
   if (state->queue.started()) {
     return Throw(env, false, "ERR_ADDCLEANUP_ALREADY_SET_UP",
                  "addcleanup: the binding is already set up in this environment");
+  }
+  const bool with_pages = info.Length() > 1 && !info[1].IsUndefined();
+  if (with_pages && !info[1].IsFunction()) {
+    return ThrowTypeError(env, "ERR_INVALID_ARG_TYPE",
+                          "The \"newPage\" argument must be of type function");
+  }
+  if (with_pages) {
+    napi_status status = state->registry.EnablePages(env, info[1]);
+    if (status == napi_array_expected) {
+      return ThrowTypeError(env, "ERR_INVALID_RETURN_VALUE",
+                            "newPage must return an Int32Array of 4096 elements over a "
+                            "SharedArrayBuffer");
+    }
+    if (status != napi_ok) return ThrowStatus(env, status, "taking the state pages");
   }
   napi_status status = state->queue.Start(env, info[0]);
   if (status != napi_ok) return ThrowStatus(env, status, "starting the queue");
@@ -94,6 +111,11 @@ Napi::Value Register(const Napi::CallbackInfo& info) {
   }
   double id;
   napi_status status = StateOf(info)->registry.Add(env, info[0], &id);
+  if (status == napi_array_expected) {
+    return ThrowTypeError(env, "ERR_INVALID_RETURN_VALUE",
+                          "newPage must return an Int32Array of 4096 elements over a "
+                          "SharedArrayBuffer");
+  }
   if (status != napi_ok) return ThrowStatus(env, status, "registering the object");
   return Napi::Number::New(env, id);
 }
@@ -107,6 +129,28 @@ Napi::Value Stop(const Napi::CallbackInfo& info) {
   }
   const double id = info[0].As<Napi::Number>().DoubleValue();
   return Napi::Boolean::New(env, StateOf(info)->registry.Stop(env, id));
+}
+
+// reap(slots: Uint32Array): void
+// The slots that lib/core.ts's stop() has stopped through their state words,
+// in one call per batch: their references are deleted and the slots reused.
+// Any other slot is ignored.
+Napi::Value Reap(const Napi::CallbackInfo& info) {
+  napi_env env = info.Env();
+  bool is_typedarray = false;
+  napi_typedarray_type type = napi_int8_array;
+  size_t length = 0;
+  void* data = nullptr;
+  if (info.Length() < 1 || napi_is_typedarray(env, info[0], &is_typedarray) != napi_ok ||
+      !is_typedarray ||
+      napi_get_typedarray_info(env, info[0], &type, &length, &data, nullptr, nullptr) != napi_ok ||
+      type != napi_uint32_array) {
+    return ThrowTypeError(env, "ERR_INVALID_ARG_TYPE",
+                          "The \"slots\" argument must be an instance of Uint32Array");
+  }
+  // A detached or empty array has no data: nothing to reap.
+  if (data != nullptr) StateOf(info)->registry.Reap(env, static_cast<uint32_t*>(data), length);
+  return info.Env().Undefined();
 }
 
 // triggerUncaughtException(error: unknown): void
@@ -182,7 +226,7 @@ void OnHookDone(void* data) {
 
 void OnEnvironmentTeardown(napi_async_cleanup_hook_handle hook, void* data) {
   AddonState* state = static_cast<AddonState*>(data);
-  state->registry.BeginTeardown();
+  state->registry.BeginTeardown(state->env);
   state->queue.Close(state->env, OnHookDone, hook);
 }
 
@@ -206,6 +250,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setup", Napi::Function::New<Setup>(env, "setup", state));
   exports.Set("register", Napi::Function::New<Register>(env, "register", state));
   exports.Set("stop", Napi::Function::New<Stop>(env, "stop", state));
+  exports.Set("reap", Napi::Function::New<Reap>(env, "reap", state));
   exports.Set("triggerUncaughtException", Napi::Function::New<TriggerUncaughtException>(
                                               env, "triggerUncaughtException", state));
   exports.Set("counts", Napi::Function::New<Counts>(env, "counts", state));

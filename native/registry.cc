@@ -21,13 +21,24 @@ bool Registry::DecodeId(double id, uint32_t* slot, uint32_t* generation) {
   return true;
 }
 
-bool Registry::AcquireSlot(uint32_t* slot) {
+bool Registry::AcquireSlot(napi_env env, uint32_t* slot, napi_status* status) {
   if (!free_.empty()) {
     *slot = free_.back();
     free_.pop_back();
     return true;
   }
-  if (slots_.size() >= std::numeric_limits<uint32_t>::max()) return false;
+  if (slots_.size() >= std::numeric_limits<uint32_t>::max()) {
+    *status = napi_generic_failure;
+    return false;
+  }
+  // A new slot needs its word before anything can happen to it. The page
+  // provider is JavaScript: if it registered objects itself, the table has
+  // grown meanwhile, so coverage is checked again afterwards.
+  if ((*status = EnsurePages(env, slots_.size() + 1)) != napi_ok) return false;
+  if (new_page_ != nullptr && pages_.size() * kPageSize < slots_.size() + 1) {
+    *status = napi_generic_failure;
+    return false;
+  }
   *slot = static_cast<uint32_t>(slots_.size());
   slots_.emplace_back();
   return true;
@@ -38,23 +49,112 @@ void Registry::FreeSlot(uint32_t slot) {
   s.ref = nullptr;
   if (s.generation == kMaxGeneration) {
     s.state = State::kRetired;
-    return;
+  } else {
+    s.generation++;
+    s.state = State::kFree;
+    free_.push_back(slot);
   }
-  s.generation++;
-  s.state = State::kFree;
-  free_.push_back(slot);
+  Mirror(slot);
+}
+
+void Registry::Mirror(uint32_t slot) {
+  const size_t page = slot >> kPageBits;
+  if (page >= pages_.size()) return;  // words off, or torn down
+  const Slot& s = slots_[slot];
+  pages_[page][slot & (kPageSize - 1)] =
+      static_cast<int32_t>(s.generation << 3 | static_cast<uint32_t>(s.state));
+}
+
+bool Registry::StoppedByJs(uint32_t slot) const {
+  const size_t page = slot >> kPageBits;
+  if (page >= pages_.size()) return false;
+  const Slot& s = slots_[slot];
+  return pages_[page][slot & (kPageSize - 1)] ==
+         static_cast<int32_t>(s.generation << 3 | static_cast<uint32_t>(State::kStopped));
+}
+
+napi_status Registry::EnsurePages(napi_env env, size_t count) {
+  if (new_page_ == nullptr) return napi_ok;  // words off
+  while (pages_.size() * kPageSize < count) {
+    napi_value provider, global, index, page;
+    napi_status status;
+    if ((status = napi_get_reference_value(env, new_page_, &provider)) != napi_ok ||
+        (status = napi_get_global(env, &global)) != napi_ok ||
+        (status = napi_create_uint32(env, static_cast<uint32_t>(pages_.size()), &index)) !=
+            napi_ok ||
+        (status = napi_call_function(env, global, provider, 1, &index, &page)) != napi_ok) {
+      return status;
+    }
+    // Only an Int32Array of exactly one page over a SharedArrayBuffer will
+    // do: an ordinary ArrayBuffer could be detached (transferred) and its
+    // memory freed under our pointer; a shared one never is. Node-API tells
+    // them apart: napi_is_arraybuffer is false for a SharedArrayBuffer.
+    bool is_typedarray = false, is_plain_buffer = true;
+    if ((status = napi_is_typedarray(env, page, &is_typedarray)) != napi_ok) return status;
+    if (!is_typedarray) return napi_array_expected;
+    napi_typedarray_type type;
+    size_t length = 0;
+    void* data = nullptr;
+    napi_value buffer;
+    if ((status = napi_get_typedarray_info(env, page, &type, &length, &data, &buffer, nullptr)) !=
+            napi_ok ||
+        (status = napi_is_arraybuffer(env, buffer, &is_plain_buffer)) != napi_ok) {
+      return status;
+    }
+    if (type != napi_int32_array || length != kPageSize || data == nullptr || is_plain_buffer ||
+        reinterpret_cast<uintptr_t>(data) % alignof(int32_t) != 0) {
+      return napi_array_expected;
+    }
+    napi_ref ref;
+    if ((status = napi_create_reference(env, page, 1, &ref)) != napi_ok) return status;
+    page_refs_.push_back(ref);
+    pages_.push_back(static_cast<int32_t*>(data));
+    // A page is filled before it is used: JavaScript may have written anything.
+    const uint32_t first = static_cast<uint32_t>((pages_.size() - 1) * kPageSize);
+    for (uint32_t i = 0; i < kPageSize; i++) pages_.back()[i] = 0;
+    for (uint32_t slot = first; slot < slots_.size() && slot < first + kPageSize; slot++) {
+      Mirror(slot);
+    }
+  }
+  return napi_ok;
+}
+
+napi_status Registry::EnablePages(napi_env env, napi_value new_page) {
+  if (new_page_ != nullptr || tearing_down_) return napi_generic_failure;
+  napi_status status = napi_create_reference(env, new_page, 1, &new_page_);
+  if (status != napi_ok) return status;
+  status = EnsurePages(env, slots_.size());
+  if (status != napi_ok) {
+    // Back to words off: pages already taken are simply no longer used.
+    napi_delete_reference(env, new_page_);
+    new_page_ = nullptr;
+    for (napi_ref ref : page_refs_) napi_delete_reference(env, ref);
+    page_refs_.clear();
+    pages_.clear();
+  }
+  return status;
+}
+
+void Registry::BeginTeardown(napi_env env) {
+  tearing_down_ = true;
+  pages_.clear();
+  for (napi_ref ref : page_refs_) napi_delete_reference(env, ref);
+  page_refs_.clear();
+  if (new_page_ != nullptr) napi_delete_reference(env, new_page_);
+  new_page_ = nullptr;
 }
 
 napi_status Registry::Add(napi_env env, napi_value target, double* id) {
   uint32_t slot;
-  if (!AcquireSlot(&slot)) return napi_generic_failure;
+  napi_status status = napi_ok;
+  if (!AcquireSlot(env, &slot, &status)) return status;
 
   // The reference is weak from the start (refcount 0) and carries our
   // finalizer; it is the only thing that watches the object, and it never
   // keeps it alive. The slot index travels as the finalizer's data pointer.
   napi_ref ref = nullptr;
-  napi_status status = napi_add_finalizer(
-      env, target, reinterpret_cast<void*>(static_cast<uintptr_t>(slot)), OnCollected, this, &ref);
+  status = napi_add_finalizer(env, target, reinterpret_cast<void*>(static_cast<uintptr_t>(slot)),
+                              OnCollected, this, &ref);
   if (status != napi_ok) {
     // Nothing was registered: hand the slot back without burning a
     // generation, since no id for it ever left this function.
@@ -66,6 +166,7 @@ napi_status Registry::Add(napi_env env, napi_value target, double* id) {
   Slot& s = slots_[slot];
   s.ref = ref;
   s.state = State::kPending;
+  Mirror(slot);
   pending_++;
   *id = static_cast<double>(s.generation) * kSlotSpan + slot;
   return napi_ok;
@@ -77,6 +178,7 @@ bool Registry::Stop(napi_env env, double id) {
   if (slot >= slots_.size()) return false;
   Slot& s = slots_[slot];
   if (s.generation != generation || s.state != State::kPending) return false;
+  if (StoppedByJs(slot)) return false;  // stopped already, waiting for its reap
 
   // Deleting the reference cancels its finalizer, including one that Node has
   // already scheduled but not yet run: from here on, the death of the object
@@ -87,10 +189,27 @@ bool Registry::Stop(napi_env env, double id) {
   return true;
 }
 
+void Registry::Reap(napi_env env, const uint32_t* slots, size_t count) {
+  for (size_t i = 0; i < count; i++) {
+    const uint32_t slot = slots[i];
+    if (slot >= slots_.size()) continue;
+    Slot& s = slots_[slot];
+    if (s.state == State::kPending && StoppedByJs(slot)) {
+      // As in Stop: this also cancels a finalizer that Node has scheduled.
+      napi_delete_reference(env, s.ref);
+      pending_--;
+      FreeSlot(slot);
+    } else if (s.state == State::kStopped) {
+      FreeSlot(slot);  // its finalizer deleted the reference
+    }
+  }
+}
+
 void Registry::BeginDelivery(uint32_t slot) {
   ADDCLEANUP_ASSERT(slot < slots_.size());
   ADDCLEANUP_ASSERT(slots_[slot].state == State::kQueued);
   slots_[slot].state = State::kDelivering;
+  Mirror(slot);
   queued_--;
 }
 
@@ -104,7 +223,7 @@ napi_status Registry::CollectLive(napi_env env, napi_value slots_out, napi_value
   uint32_t n = 0;
   for (uint32_t slot = 0; slot < slots_.size(); slot++) {
     const Slot& s = slots_[slot];
-    if (s.state != State::kPending) continue;
+    if (s.state != State::kPending || StoppedByJs(slot)) continue;
     napi_value target = nullptr, index;
     napi_status status = napi_get_reference_value(env, s.ref, &target);
     if (status != napi_ok) return status;
@@ -141,7 +260,16 @@ void Registry::OnCollected(napi_env env, void* data, void* hint) {
     return;
   }
 
+  if (self->StoppedByJs(slot)) {
+    // Stopped before its object died: nothing to run. The slot stays out of
+    // reuse until its reap, which is already on its way from JavaScript.
+    s.state = State::kStopped;
+    self->Mirror(slot);
+    return;
+  }
+
   s.state = State::kQueued;
+  self->Mirror(slot);
   self->queued_++;
   self->queue_->Push(slot);
 }

@@ -39,11 +39,28 @@ class Registry {
   // object or the engine refuses the reference.
   napi_status Add(napi_env env, napi_value target, double* id);
 
+  static constexpr uint32_t kPageBits = 12;
+  static constexpr uint32_t kPageSize = 1u << kPageBits;  // slots per page of words
+
+  // Turns on the state words: `new_page(index)` must return an Int32Array of
+  // kPageSize elements over a SharedArrayBuffer, the page for slots
+  // [index * kPageSize, (index + 1) * kPageSize). Pages for the slots that
+  // already exist are requested at once. On failure (a pending exception, or
+  // napi_array_expected for a page that is not such an array) the words stay
+  // off.
+  napi_status EnablePages(napi_env env, napi_value new_page);
+
   // Cancels the registration if its object has not been found dead yet.
   // Returns false for an id that is stale (already run or stopped), unknown,
   // or whose cleanup is already queued: like Go's Cleanup.Stop, stopping has
-  // no effect once the object was found dead.
+  // no effect once the object was found dead. (Used when the state words are
+  // off: SharedArrayBuffer disabled.)
   bool Stop(napi_env env, double id);
+
+  // Frees the slots that JavaScript stopped through their state words:
+  // deletes their references (unless their finalizer already did) and makes
+  // the slots reusable. Slots in any other state are ignored.
+  void Reap(napi_env env, const uint32_t* slots, size_t count);
 
   // Called by the queue as it hands a queued slot to JavaScript: the cleanup
   // is now running (or about to), no longer counted as queued.
@@ -61,8 +78,10 @@ class Registry {
   napi_status CollectLive(napi_env env, napi_value slots_out, napi_value targets_out);
 
   // From the environment cleanup hook on: finalizers only free native memory
-  // and queue nothing, since no JavaScript may run any more.
-  void BeginTeardown() { tearing_down_ = true; }
+  // and queue nothing, since no JavaScript may run any more. The pages are
+  // released here, while references may still be deleted; no word is written
+  // after this.
+  void BeginTeardown(napi_env env);
 
   size_t pending() const { return pending_; }
   size_t queued() const { return queued_; }
@@ -70,12 +89,15 @@ class Registry {
   static bool DecodeId(double id, uint32_t* slot, uint32_t* generation);
 
  private:
+  // The values are part of the state words that JavaScript reads (lib/core.ts).
   enum class State : uint8_t {
-    kFree,        // on the free list
-    kPending,     // watching a live object; `ref` is set
-    kQueued,      // object found dead; cleanup handed to the queue, not yet run
-    kDelivering,  // handed to JavaScript in the current batch
-    kRetired,     // generation exhausted; never reused
+    kFree = 0,        // on the free list
+    kPending = 1,     // watching a live object; `ref` is set
+    kQueued = 2,      // object found dead; cleanup handed to the queue, not yet run
+    kDelivering = 3,  // handed to JavaScript in the current batch
+    kStopped = 4,     // stopped by JavaScript, object found dead since: `ref` is
+                      // deleted, the slot waits for its `reap`
+    kRetired = 5,     // generation exhausted; never reused
   };
 
   struct Slot {
@@ -89,12 +111,21 @@ class Registry {
   // memory of its own beyond its slot), `hint` is the Registry.
   static void OnCollected(napi_env env, void* data, void* hint);
 
-  bool AcquireSlot(uint32_t* slot);
+  bool AcquireSlot(napi_env env, uint32_t* slot, napi_status* status);
   void FreeSlot(uint32_t slot);
+  // Asks JavaScript for pages until `count` slots have a word.
+  napi_status EnsurePages(napi_env env, size_t count);
+  // Writes slot's (generation, state) word, when the words are on.
+  void Mirror(uint32_t slot);
+  // True when JavaScript has stopped this pending slot through its word.
+  bool StoppedByJs(uint32_t slot) const;
 
   Queue* const queue_;
   std::vector<Slot> slots_;
   std::vector<uint32_t> free_;
+  napi_ref new_page_ = nullptr;      // the page provider; set while the words are on
+  std::vector<int32_t*> pages_;      // word storage, one pointer per page
+  std::vector<napi_ref> page_refs_;  // what keeps each page's buffer alive
   size_t pending_ = 0;
   size_t queued_ = 0;
   bool tearing_down_ = false;

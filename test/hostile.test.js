@@ -20,6 +20,9 @@
 //   stop(id)         a boolean for any number (false unless it names a
 //                    pending registration); TypeError ERR_INVALID_ARG_TYPE
 //                    otherwise
+//   reap(slots)      undefined for any Uint32Array (slots whose state word
+//                    does not say "stopped" are ignored); TypeError
+//                    ERR_INVALID_ARG_TYPE otherwise
 //   counts()         [pending, queued], whatever it is given
 //   triggerUncaughtException(value)  reports exactly `value` like an
 //                    uncaught exception; returns when a listener handled it
@@ -55,7 +58,7 @@ async function runDying(name, args, expectedCode) {
 // ---------------------------------------------------------------------------
 // The sweep: expected outcome of every call of test/fixtures/hostile-calls.js
 
-const KNOWN = ['setup', 'register', 'stop', 'triggerUncaughtException', 'counts'];
+const KNOWN = ['setup', 'register', 'stop', 'reap', 'triggerUncaughtException', 'counts'];
 const SHAPES = ['one', 'extra', 'thisNull', 'thisObject', 'thisPrimitive', 'new'];
 // Names and types only: the values themselves are made again in the child.
 const VALUES = makeValues().map(({ name, value }) => ({
@@ -66,6 +69,8 @@ const VALUES = makeValues().map(({ name, value }) => ({
   // (util.types: no Proxy trap is triggered.)
   countsOut:
     types.isFloat64Array(value) && value.length >= 2 ? 'fills' : types.isTypedArray(value) ? 'refuses' : undefined,
+  // reap takes any Uint32Array, even a detached one (nothing to reap).
+  reapTakes: types.isUint32Array(value),
 }));
 const objectLike = (type) => type === 'object' || type === 'function';
 
@@ -75,7 +80,7 @@ const COUNTS = 'returns {"array":[{"number":3},{"number":0}]}';
 const RETURNS_NEW_OBJECT = 'returns {"type":"object"}'; // `new` on a primitive result
 const typeError = (arg) => `throws TypeError ERR_INVALID_ARG_TYPE "${arg}"`;
 
-function expectedOutcome(fn, type, shape, countsOut) {
+function expectedOutcome(fn, type, shape, countsOut, reapTakes) {
   const viaNew = (plain) => (shape === 'new' && !plain.startsWith('throws') && plain !== COUNTS ? RETURNS_NEW_OBJECT : plain);
   switch (fn) {
     case 'setup':
@@ -87,6 +92,9 @@ function expectedOutcome(fn, type, shape, countsOut) {
     case 'stop':
       if (shape === 'none') return typeError('id');
       return type === 'number' ? viaNew('returns {"boolean":false}') : typeError('id');
+    case 'reap':
+      if (shape === 'none') return typeError('slots');
+      return reapTakes ? viaNew('returns "undefined"') : typeError('slots');
     case 'counts':
       if (shape !== 'none' && countsOut === 'fills') return 'returns {"typedArray":"Float64Array","values":["3","0"]}';
       if (shape !== 'none' && countsOut === 'refuses') return typeError('out');
@@ -121,11 +129,11 @@ function assertSweep(outcomes, fn) {
   const none = `${fn}|none|`;
   actual[none] = normalize(fn, outcomes[none]);
   expected[none] = expectedOutcome(fn, 'undefined', 'none');
-  for (const { name, type, countsOut } of VALUES) {
+  for (const { name, type, countsOut, reapTakes } of VALUES) {
     for (const shape of SHAPES) {
       const key = `${fn}|${shape}|${name}`;
       actual[key] = normalize(fn, outcomes[key]);
-      expected[key] = expectedOutcome(fn, type, shape, countsOut);
+      expected[key] = expectedOutcome(fn, type, shape, countsOut, reapTakes);
     }
   }
   assert.deepEqual(actual, expected);
@@ -141,7 +149,7 @@ for (const target of ['main', 'fresh']) {
     let run;
     const sweep = async () => (await (run ??= runClean('hostile-calls.js', [target]))).report;
 
-    it('the child survives all calls and exports at least setup/register/stop/triggerUncaughtException/counts, all functions', async function () {
+    it('the child survives all calls and exports at least setup/register/stop/reap/triggerUncaughtException/counts, all functions', async function () {
       const { extras } = await sweep();
       for (const name of KNOWN) assert.ok(extras.names.includes(name), `the binding no longer exports ${name}`);
     });
@@ -181,6 +189,13 @@ for (const target of ['main', 'fresh']) {
       assert.deepEqual(extras.countsAfterStops, [3, 0], 'a hostile stop() cancelled a live registration');
       assert.equal(new Set(extras.liveIds).size, 3);
       for (const id of extras.liveIds) assert.ok(Number.isSafeInteger(id) && id >= 0, `bad id ${id}`);
+    });
+
+    it('reap: undefined for every Uint32Array (detached included), TypeError ERR_INVALID_ARG_TYPE for everything else; live registrations untouched', async function () {
+      const { outcomes, extras } = await sweep();
+      assertSweep(outcomes, 'reap');
+      assert.deepEqual(extras.countsAfterReaps, [3, 0], 'a hostile reap() freed a live registration');
+      assert.deepEqual(extras.reapOfLive, { returned: 'undefined' });
     });
 
     it('counts: [pending, queued] whatever it is given and however it is called; a Float64Array(2+) first argument is filled and returned, any other typed array is refused with TypeError ERR_INVALID_ARG_TYPE', async function () {
@@ -270,6 +285,75 @@ describe('hostile: forged and stale ids, and register before setup', function ()
     assert.equal(r.freshLiveDelivered, 0, 'a live registration was delivered');
     assert.deepEqual(r.freshStopLive, [true, true]);
     assert.deepEqual(r.freshCountsEnd, [0, 0]);
+  });
+});
+
+// ---------------------------------------------------------------------------
+
+describe('hostile: the state words of stop() (fresh instances with page providers)', function () {
+  let run;
+  const pages = async () => (await (run ??= runClean('hostile-pages.js'))).report;
+
+  it('setup(deliver, newPage): a non-function newPage is a TypeError ERR_INVALID_ARG_TYPE; a provider returning anything but an Int32Array of 4096 elements over a SharedArrayBuffer is refused with ERR_INVALID_RETURN_VALUE (a throwing one with its own error), at setup or at the first register; nothing is left half set up', async function () {
+    const { badProviders } = await pages();
+    const names = Object.keys(badProviders);
+    assert.equal(names.length, 11);
+    for (const name of names) {
+      const p = badProviders[name];
+      const refused = name === 'throws' ? 'Error hostile provider' : name === 'not a function' ? 'TypeError ERR_INVALID_ARG_TYPE' : 'TypeError ERR_INVALID_RETURN_VALUE';
+      assert.equal(p.setup, refused, `${name}: setup`);
+      assert.equal(p.retry, 'returned', `${name}: a plain setup after the refused one`);
+      assert.equal(p.stop, true, `${name}: the registration made before setup`);
+      if (name === 'not a function') {
+        assert.equal(p.emptySetup, 'ERR_INVALID_ARG_TYPE');
+        assert.equal(p.register, 'returned');
+        assert.deepEqual(p.emptyCounts, [1, 0]);
+      } else {
+        // No registration yet: setup asks for no page, the first register does.
+        assert.equal(p.emptySetup, 'returned', `${name}: setup of an empty instance`);
+        assert.equal(p.register, refused, `${name}: register`);
+        assert.deepEqual(p.emptyCounts, [0, 0], `${name}: a refused register left a registration`);
+      }
+    }
+  });
+
+  it('a provider that registers objects while it is asked for a page: every registration succeeds and is counted', async function () {
+    const { reentrant } = await pages();
+    assert.equal(reentrant.calls, 3);
+    assert.deepEqual(reentrant.nested, new Array(10).fill('id'));
+    assert.deepEqual(reentrant.outer, ['id', 'id', 'id']);
+    assert.deepEqual(reentrant.counts, [13, 0]);
+  });
+
+  it('the protocol: generation * 8 + state; pending (1) after register, stopped (4) by JavaScript and freed by reap under the next generation, stopped-then-died not delivered, delivering (3) during deliver, free (0) after it', async function () {
+    const { protocol: p } = await pages();
+    assert.equal(p.pagesAfterRegister, 1);
+    assert.deepEqual(p.pendingWords, [true, true, true]);
+    assert.deepEqual(p.countsBeforeReap, [3, 0]);
+    assert.equal(p.nativeStopOfJsStopped, false, 'stop(id) cancelled a registration JavaScript had already stopped');
+    assert.deepEqual(p.countsAfterReap, [2, 0]);
+    assert.equal(p.freedWord, true);
+    assert.deepEqual(p.diedWhileStopped, { afterDeath: true, counts: [1, 0], word: true });
+    assert.equal(p.deliveredStopped, false, 'a registration stopped through its word was delivered');
+    assert.equal(p.reapedDead, true);
+    assert.equal(p.deliveredNormal, true);
+    assert.deepEqual(p.seenInDelivery, [3]);
+    assert.equal(p.freedAfterDelivery, true);
+    assert.deepEqual(p.countsEnd, [0, 0]);
+    assert.equal(p.reusedWithNextGeneration, true);
+    assert.equal(p.againStops, true);
+  });
+
+  it('random values in every word of 5,000 registrations (two pages), reaps of every slot, deaths and native stops: no crash, each registration ends exactly once (reaped, delivered or stopped), the instance still works', async function () {
+    const { garbage: g } = await pages();
+    assert.equal(g.pages, 2);
+    assert.deepEqual(g.countsBefore, [5000, 0]);
+    assert.ok(g.countsAfterFirstReap[0] < 5000 && g.countsAfterFirstReap[0] > 0, `precondition: the garbage stopped some (${g.countsAfterFirstReap})`);
+    assert.equal(g.delivered + g.stops, g.countsAfterFirstReap[0], 'registrations lost or counted twice');
+    assert.ok(g.delivered > 0 && g.stops > 0);
+    assert.equal(g.deliveredAtMostOnce, true);
+    assert.deepEqual(g.countsEnd, [0, 0]);
+    assert.deepEqual(g.afterwards, { stop: true, counts: [0, 0] });
   });
 });
 
