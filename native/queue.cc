@@ -119,7 +119,7 @@ napi_status Queue::DeliverBatch(napi_value deliver, napi_value receiver, size_t 
   // cleanup and arg are gone from the JS tables, so the slots are free again.
   // (They were kept out of reuse during the call, so that a cleanup which
   // registers new objects cannot take a slot that the batch has yet to run.)
-  for (size_t i = begin; i < begin + count; i++) registry_.Release(items_[i].slot);
+  for (size_t i = begin; i < begin + count; i++) registry_.Release(env_, items_[i].slot);
   return status;
 }
 

@@ -137,6 +137,15 @@ napi_status Registry::EnablePages(napi_env env, napi_value new_page) {
 
 void Registry::BeginTeardown(napi_env env) {
   tearing_down_ = true;
+  // References whose finalizer has run but which were not deleted yet (their
+  // slot queued, in delivery or stopped): the queue is about to drop its
+  // contents and no reap will come. Pending ones are Node's to finalize next.
+  for (Slot& s : slots_) {
+    if (s.ref != nullptr && s.state != State::kPending) {
+      napi_delete_reference(env, s.ref);
+      s.ref = nullptr;
+    }
+  }
   pages_.clear();
   for (napi_ref ref : page_refs_) napi_delete_reference(env, ref);
   page_refs_.clear();
@@ -200,7 +209,8 @@ void Registry::Reap(napi_env env, const uint32_t* slots, size_t count) {
       pending_--;
       FreeSlot(slot);
     } else if (s.state == State::kStopped) {
-      FreeSlot(slot);  // its finalizer deleted the reference
+      napi_delete_reference(env, s.ref);  // finalized, not yet deleted
+      FreeSlot(slot);
     }
   }
 }
@@ -213,9 +223,10 @@ void Registry::BeginDelivery(uint32_t slot) {
   queued_--;
 }
 
-void Registry::Release(uint32_t slot) {
+void Registry::Release(napi_env env, uint32_t slot) {
   ADDCLEANUP_ASSERT(slot < slots_.size());
   ADDCLEANUP_ASSERT(slots_[slot].state == State::kDelivering);
+  napi_delete_reference(env, slots_[slot].ref);  // finalized, not yet deleted
   FreeSlot(slot);
 }
 
@@ -246,19 +257,25 @@ void Registry::OnCollected(napi_env env, void* data, void* hint) {
   Slot& s = self->slots_[slot];
   ADDCLEANUP_ASSERT(s.state == State::kPending);
 
-  // The reference was created with a result pointer, so it is ours to delete,
-  // and Node-API allows exactly this: deleting it from its own finalizer.
-  napi_delete_reference(env, s.ref);
-  s.ref = nullptr;
   self->pending_--;
 
   if (self->tearing_down_) {
     // Environment teardown finalizes every live reference. The cleanup must
     // not run (JavaScript is refused now) and its JS half dies with the
-    // context; only the native slot is left, freed with the table.
+    // context; only the native slot is left, freed with the table. The
+    // reference is ours (it was created with a result pointer), and Node-API
+    // allows deleting it from its own finalizer.
+    napi_delete_reference(env, s.ref);
+    s.ref = nullptr;
     s.state = State::kFree;
     return;
   }
+
+  // Node runs every Node-API finalizer of a collection in one go, in one
+  // native immediate, so this does the least it can: the reference (already
+  // empty: its object is gone) is deleted later, in the queue's time-sliced
+  // drain (Release) or in the reap of a stopped slot; at teardown, by
+  // BeginTeardown.
 
   if (self->StoppedByJs(slot)) {
     // Stopped before its object died: nothing to run. The slot stays out of

@@ -67,10 +67,12 @@ class Registry {
   void BeginDelivery(uint32_t slot);
 
   // Called by the queue after the JavaScript call that ran the slot's cleanup
-  // has returned: the slot may now be reused under a new generation. Slots
+  // has returned: deletes the slot's reference (finalized, kept until now so
+  // that the finalizer does as little as possible) and the slot may now be
+  // reused under a new generation. Slots
   // are not reused during that call, so JavaScript can still find the
   // cleanup of every slot in its batch, whatever it registers meanwhile.
-  void Release(uint32_t slot);
+  void Release(napi_env env, uint32_t slot);
 
   // Appends the slot and object of every registration still watching a live
   // object, for diagnostics (checkCleanups). The objects are returned
@@ -93,10 +95,11 @@ class Registry {
   enum class State : uint8_t {
     kFree = 0,        // on the free list
     kPending = 1,     // watching a live object; `ref` is set
-    kQueued = 2,      // object found dead; cleanup handed to the queue, not yet run
-    kDelivering = 3,  // handed to JavaScript in the current batch
-    kStopped = 4,     // stopped by JavaScript, object found dead since: `ref` is
-                      // deleted, the slot waits for its `reap`
+    kQueued = 2,      // object found dead; cleanup handed to the queue, not yet
+                      // run; `ref` is finalized but not yet deleted
+    kDelivering = 3,  // handed to JavaScript in the current batch (same `ref`)
+    kStopped = 4,     // stopped by JavaScript, object found dead since: `ref`
+                      // is finalized, the slot waits for its `reap`
     kRetired = 5,     // generation exhausted; never reused
   };
 
