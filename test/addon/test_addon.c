@@ -13,6 +13,12 @@
  *                           addon's own on any object (any number of them)
  *   createExternal(tag)     napi_create_external with a finalizer
  *   externalValue(ext)      napi_get_value_external: the external's tag
+ *   watch(obj)              napi_add_finalizer with a finalizer that only
+ *                           counts, its reference kept (not deleted) until
+ *                           releaseWatched(): the least a Node-API finalizer
+ *                           can cost, for bench/floor.js (not used by tests)
+ *   watchedCount()          how many watch() finalizers ran
+ *   releaseWatched()        deletes every reference watch() made
  *   counts()                { wrap, extra, external }: finalizer calls so far
  *   finalized()             { wrap, extra, external }: the tags (the wrapped
  *                           value for wraps) of every finalizer call so far,
@@ -37,6 +43,10 @@ typedef struct {
 
 typedef struct {
   Log logs[KIND_COUNT];
+  napi_ref* watched; /* watch(): references, deleted by releaseWatched() */
+  size_t watched_length;
+  size_t watched_capacity;
+  double watched_finalized;
 } State;
 
 /* The native struct behind a wrap, an extra finalizer or an external. */
@@ -60,17 +70,21 @@ static State* GetState(napi_env env) {
   return (State*)data;
 }
 
+/* Makes room for one more element in a growable array (doubling). */
+static void* Reserve(void* items, size_t length, size_t* capacity, size_t size, size_t first) {
+  if (length < *capacity) return items;
+  size_t grown_capacity = *capacity ? *capacity * 2 : first;
+  void* grown = realloc(items, grown_capacity * size);
+  if (grown == NULL) abort();
+  *capacity = grown_capacity;
+  return grown;
+}
+
 static void Record(napi_env env, enum Kind kind, double tag) {
   State* state = GetState(env);
   if (state == NULL) return; /* instance data already gone: nothing to log */
   Log* log = &state->logs[kind];
-  if (log->length == log->capacity) {
-    size_t capacity = log->capacity ? log->capacity * 2 : 64;
-    double* tags = (double*)realloc(log->tags, capacity * sizeof(double));
-    if (tags == NULL) abort();
-    log->tags = tags;
-    log->capacity = capacity;
-  }
+  log->tags = (double*)Reserve(log->tags, log->length, &log->capacity, sizeof(double), 64);
   log->tags[log->length++] = tag;
 }
 
@@ -107,6 +121,7 @@ static void DeleteState(napi_env env, void* data, void* hint) {
   (void)hint;
   State* state = (State*)data;
   for (int i = 0; i < KIND_COUNT; i++) free(state->logs[i].tags);
+  free(state->watched); /* bench/floor.js calls releaseWatched() before this */
   free(state);
 }
 
@@ -216,6 +231,45 @@ static napi_value AddFinalizer(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static void FinalizeWatched(napi_env env, void* data, void* hint) {
+  (void)data;
+  (void)hint;
+  State* state = GetState(env);
+  if (state != NULL) state->watched_finalized++;
+}
+
+/* watch(obj): undefined */
+static napi_value Watch(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (!GetObjectArg(env, argc, argv, 0, "obj must be an object")) return NULL;
+  State* state = GetState(env);
+  state->watched = (napi_ref*)Reserve(state->watched, state->watched_length,
+                                      &state->watched_capacity, sizeof(napi_ref), 1024);
+  napi_ref ref;
+  CHECK(env, napi_add_finalizer(env, argv[0], NULL, FinalizeWatched, NULL, &ref));
+  state->watched[state->watched_length++] = ref;
+  return NULL;
+}
+
+/* watchedCount(): number */
+static napi_value WatchedCount(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value result;
+  CHECK(env, napi_create_double(env, GetState(env)->watched_finalized, &result));
+  return result;
+}
+
+/* releaseWatched(): undefined */
+static napi_value ReleaseWatched(napi_env env, napi_callback_info info) {
+  (void)info;
+  State* state = GetState(env);
+  for (size_t i = 0; i < state->watched_length; i++) napi_delete_reference(env, state->watched[i]);
+  state->watched_length = 0;
+  return NULL;
+}
+
 /* createExternal(tag): external */
 static napi_value CreateExternal(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -303,6 +357,9 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"addFinalizer", AddFinalizer},
       {"createExternal", CreateExternal},
       {"externalValue", ExternalValue},
+      {"watch", Watch},
+      {"watchedCount", WatchedCount},
+      {"releaseWatched", ReleaseWatched},
       {"counts", Counts},
       {"finalized", Finalized},
   };
