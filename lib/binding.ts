@@ -7,7 +7,7 @@ import * as path from 'node:path';
 export interface NativeBinding {
   /**
    * Once per environment: the function that runs a batch of collected slots;
-   * `waitedMs` is how long the batch's first slot waited in the queue. With
+   * `waitedMs` is how long the longest-waiting slot of the batch was queued. With
    * `newPage` (which must return an Int32Array of 4096 elements over a
    * SharedArrayBuffer, the state words of slots index * 4096 on), the native
    * table mirrors each slot's generation * 8 + state into the pages.

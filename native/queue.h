@@ -32,6 +32,9 @@ class Queue {
   static constexpr size_t kBatchSize = 1024;
   // How long one wake-up may keep delivering before it yields to the loop.
   static constexpr uint64_t kSliceNs = 4 * 1000 * 1000;
+  // A drain sorts what was queued since the previous one by slot when there
+  // are at least this many (smaller backlogs gain nothing from it).
+  static constexpr size_t kSortThreshold = 4096;
   // Consecutive failed batches (JavaScript refusing to run) before the queue
   // stops retrying on its own.
   static constexpr int kMaxFailures = 3;
@@ -69,6 +72,7 @@ class Queue {
   static void OnWake(uv_async_t* handle);
   static void OnHandleClosed(uv_handle_t* handle);
   void Drain();
+  static void SortBySlot(Item* items, size_t count);
   // Delivers items_[head_, head_ + count) in one JavaScript call.
   napi_status DeliverBatch(napi_value deliver, napi_value receiver, size_t count);
   void Arm();
@@ -83,6 +87,7 @@ class Queue {
   uint64_t base_ms_ = 0;
   std::vector<Item> items_;
   size_t head_ = 0;
+  size_t sorted_end_ = 0;  // items_[.., sorted_end_) were sorted (or seen) by a drain
   int failures_ = 0;
   bool armed_ = false;
   bool draining_ = false;

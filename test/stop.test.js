@@ -44,7 +44,11 @@ describe(`stop(): ${mode}`, function () {
     assert.equal(nativePending(), before + 1000);
     assert.ok(handles.every((h) => h.stop() === true));
     assert.ok(handles.every((h) => h.stop() === false));
-    assert.equal(nativePending(), shared ? before + 1000 : before, 'when the addon let go of the stopped registrations');
+    assert.equal(
+      nativePending(),
+      shared ? before + 1000 : before,
+      'when the addon let go of the stopped registrations',
+    );
     await turn();
     assert.equal(nativePending(), before, 'the stopped registrations were not reaped after a turn');
     // Their slots are free again: new registrations take them.
@@ -141,11 +145,27 @@ if (shared) {
       this.timeout(180000);
       const mocha = path.join(path.dirname(require.resolve('mocha/package.json')), 'bin', 'mocha.js');
       const files = ['stop', 'go', 'semantics', 'api'].map((name) => path.join(__dirname, `${name}.test.js`));
-      const result = await runNode(['--no-harmony-sharedarraybuffer', mocha, '--no-config', '--timeout', '60000', '--reporter', 'spec', ...files], {
-        timeoutMs: 170000,
-      });
+      const result = await runNode(
+        [
+          '--no-harmony-sharedarraybuffer',
+          mocha,
+          '--no-config',
+          '--timeout',
+          '60000',
+          '--reporter',
+          'spec',
+          ...files,
+        ],
+        {
+          timeoutMs: 170000,
+        },
+      );
       assertCleanExit(result);
-      assert.match(result.stdout, /stop\(\): no SharedArrayBuffer/, 'the child did not run in the mode without SharedArrayBuffer');
+      assert.match(
+        result.stdout,
+        /stop\(\): no SharedArrayBuffer/,
+        'the child did not run in the mode without SharedArrayBuffer',
+      );
       assert.match(result.stdout, /\d+ passing/);
       assert.doesNotMatch(result.stdout, /\d+ (failing|pending)/);
     });

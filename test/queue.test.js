@@ -1,0 +1,85 @@
+'use strict';
+// The native queue's delivery order (native/queue.cc). Node hands finalizers
+// over in hash-set order; a drain sorts a backlog of 4,096 or more slots by
+// slot number (a radix sort), so that the tables are walked sequentially.
+// Each backlog is sorted once: deaths queued after a drain started form a new
+// sorted run. Nothing may be lost or delivered twice by the sort.
+// Uses a fresh instance of the addon (process.dlopen) whose deliver function
+// records the slots it is given.
+const assert = require('node:assert/strict');
+const { requireGc, until, settle, inScope } = require('./helpers');
+const { loadFresh } = require('./fixtures/hostile-util');
+
+const gc = requireGc();
+const SPAN = 2 ** 32;
+
+function freshInstance() {
+  const binding = loadFresh();
+  const batches = [];
+  binding.setup((slots) => batches.push(Array.from(slots)));
+  return { binding, batches };
+}
+
+function registerDropped(binding, n) {
+  return inScope(() => {
+    const slots = [];
+    for (let i = 0; i < n; i++) slots.push(binding.register({ i }) % SPAN);
+    return slots;
+  });
+}
+
+const isAscending = (xs) => xs.every((x, i) => i === 0 || xs[i - 1] < x);
+const ascending = (xs) => [...xs].sort((a, b) => a - b);
+
+// One gc() kills what was dropped; waits until n slots were delivered (and a
+// little longer, so that a duplicate would show) and returns them in order.
+async function collectDelivered(batches, n) {
+  gc();
+  await until(() => batches.flat().length >= n, { what: `${n} deliveries` });
+  await settle(2);
+  return batches.flat();
+}
+
+describe('native queue: delivery order and completeness', function () {
+  it('20,000 deaths in one gc(): delivered once each, in ascending slot order across all batches (the backlog is sorted)', async function () {
+    const { binding, batches } = freshInstance();
+    // Node hands the finalizers over in no particular order (the next test
+    // checks it): only the sort makes this ascending.
+    const slots = registerDropped(binding, 20000);
+    const delivered = await collectDelivered(batches, 20000);
+    assert.equal(delivered.length, 20000);
+    assert.deepEqual(ascending(delivered), ascending(slots));
+    assert.ok(isAscending(delivered), 'the backlog was not delivered in slot order');
+    assert.ok(batches.every((b) => b.length <= 1024));
+  });
+
+  it('below 4,096 deaths the queue is not sorted, and everything still arrives once', async function () {
+    const { binding, batches } = freshInstance();
+    const slots = registerDropped(binding, 3000);
+    const delivered = await collectDelivered(batches, 3000);
+    assert.deepEqual(ascending(delivered), ascending(slots));
+    // Node's finalizer order: not ascending for 3,000 (a hash set's order).
+    assert.ok(!isAscending(delivered), 'precondition: Node hands finalizers over in no particular order');
+  });
+
+  it('slots beyond 2^11 and 2^22 (all three radix digits) sort correctly: 70,000 deaths after 4,200,000 registrations made and stopped', async function () {
+    this.timeout(120000);
+    const { binding, batches } = freshInstance();
+    // Slots past 2^22 (three 11-bit digits): 4.2 million registrations.
+    const keep = [];
+    const ids = [];
+    for (let i = 0; i < 4200000; i++) {
+      keep.push({});
+      ids.push(binding.register(keep[i]));
+    }
+    // Stop all but 70,000 spread over the whole range; those die.
+    const dying = new Set();
+    for (let i = 0; i < 70000; i++) dying.add(Math.floor((i * 4200000) / 70000) + (i % 60));
+    for (let i = 0; i < ids.length; i++) if (!dying.has(i)) binding.stop(ids[i]);
+    const expected = ascending([...dying].map((i) => ids[i] % SPAN));
+    assert.ok(expected.at(-1) >= 2 ** 22, 'precondition: slots past 2^22');
+    for (const i of dying) keep[i] = null;
+    keep.length = 0;
+    assert.deepEqual(await collectDelivered(batches, 70000), expected);
+  });
+});
