@@ -4,9 +4,23 @@
 // Threading: everything here runs on the thread of the environment that owns
 // the table (the main thread or one worker). Node-API finalizers of
 // non-experimental modules are not run inside the GC: Node defers them to a
-// SetImmediate on the same thread, so the finalizer may call Node-API (it
-// deletes its own reference) but it still never calls JavaScript; it only moves
-// the slot to the queue.
+// SetImmediate on the same thread, all of a collection's in one go. So the
+// finalizer does the least it can: it never calls JavaScript, and it does not
+// even delete its (now empty) reference; it only moves the slot to the queue,
+// whose time-sliced drain deletes the reference after the cleanup ran.
+//
+// State words: when `setup` gives it a page provider, the table mirrors every
+// slot's (generation, state) into an Int32Array word that JavaScript reads,
+// `generation * 8 + state`, in pages of kPageSize slots backed by
+// SharedArrayBuffers (never detachable, so the native pointers stay valid as
+// long as the table holds its reference on each page). JavaScript's stop()
+// then needs no native call: it turns a pending word into "stopped" and later
+// hands the slots over in one `reap` call, which deletes their references.
+// The words are a mirror, never the authority: the native state of each slot
+// is checked first, so whatever JavaScript writes into a page can only stop a
+// registration, never corrupt the table. Both sides run on this environment's
+// thread; the pages are never posted to another one (if hostile code did, a
+// racing write would still be just another value in a word).
 #ifndef ADDCLEANUP_REGISTRY_H_
 #define ADDCLEANUP_REGISTRY_H_
 
