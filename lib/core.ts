@@ -141,8 +141,9 @@ function deliverDebug(slots: Uint32Array, waitedMs: number): void {
 // that it asks for here, so that stop() can see whether a registration is
 // still pending, and stop it, without calling into the addon. Stopped slots
 // are handed back to the addon in batches (`reap`), which deletes their
-// references. Node run with --no-harmony-sharedarraybuffer has no
-// SharedArrayBuffer: stop() then calls the `stop` binding instead.
+// references. Where SharedArrayBuffer does not exist when this module loads
+// (the global deleted, or Node 20's --no-harmony-sharedarraybuffer), stop()
+// calls the `stop` binding instead.
 const sharedWords = typeof SharedArrayBuffer === 'function';
 const PAGE_BITS = 12; // 4096 slots per page, as native/registry.h
 const PAGE_SIZE = 1 << PAGE_BITS;
