@@ -5,12 +5,15 @@ import { binding } from './binding';
 import {
   SLOT_SPAN,
   addWaiter,
-  args,
-  cleanups,
+  argOf,
+  argPages,
+  cleanupOf,
+  cleanupPages,
   counters,
   flushReap,
   idle,
   readCounts,
+  remember,
   removeWaiter,
   stacks,
   stopRegistration,
@@ -155,9 +158,7 @@ export function addCleanup<T extends object, S>(ptr: T, cleanup: (arg: S) => voi
 // Returns the new registration's id.
 function register(ptr: object, cleanup: (arg: any) => void, arg: unknown): number {
   const id = binding.register(ptr);
-  const slot = id % SLOT_SPAN;
-  cleanups[slot] = cleanup;
-  args[slot] = arg;
+  remember(id % SLOT_SPAN, cleanup, arg);
   return id;
 }
 
@@ -314,8 +315,8 @@ export interface UnrunnableCleanup {
 export async function checkCleanups(): Promise<UnrunnableCleanup[]> {
   flushReap();
   const [slots, ptrs] = binding.live();
-  const liveCleanups = slots.map((slot) => cleanups[slot] as Function);
-  const liveArgs = slots.map((slot) => args[slot]);
+  const liveCleanups = slots.map((slot) => cleanupOf(slot) as Function);
+  const liveArgs = slots.map((slot) => argOf(slot));
   const liveStacks = slots.map((slot) => stacks[slot]);
   // The package's own tables hold every registration's cleanup and arg: the
   // search must not wander from one registration into the others through them.
@@ -323,7 +324,7 @@ export async function checkCleanups(): Promise<UnrunnableCleanup[]> {
     ptrs,
     cleanups: liveCleanups,
     args: liveArgs,
-    exclude: [cleanups, args, stacks],
+    exclude: [cleanupPages, argPages, ...cleanupPages, ...argPages, stacks],
   });
   return found.map(({ index, reason }) => {
     const stack = liveStacks[index];
