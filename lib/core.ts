@@ -17,39 +17,42 @@ type AnyCleanup = (arg: any) => void;
 
 export const SLOT_SPAN = 4294967296; // 2^32: an id is generation * 2^32 + slot
 
-// The tables, by slot, in pages of 4096 slots (as the native state words): a
-// page is allocated once and never moved. One flat array per table had to be
-// copied each time it grew, and the copies (large objects, each a step
-// towards the next full GC) cost about 60-90 ns of every registration while
-// 10^6 registrations were made.
-const TABLE_PAGE_BITS = 12;
-const TABLE_PAGE_MASK = (1 << TABLE_PAGE_BITS) - 1;
+// Slots are grouped in pages of 4096, the page size of the native state words
+// (native/registry.h kPageBits); the JavaScript tables use the same split.
+const PAGE_BITS = 12;
+const PAGE_SIZE = 1 << PAGE_BITS;
+const PAGE_MASK = PAGE_SIZE - 1;
+
+// The tables, by slot, in pages: a page is allocated once and never moved.
+// One flat array per table had to be copied each time it grew, and the copies
+// (large objects, each a step towards the next full GC) cost about 60-90 ns of
+// every registration while 10^6 registrations were made.
 export const cleanupPages: (AnyCleanup | undefined)[][] = [];
 export const argPages: unknown[][] = [];
 /** Debug mode only: where each live registration was made. */
 export const stacks: (string | undefined)[] = [];
 
 function addTablePage(page: number): (AnyCleanup | undefined)[] {
-  const cleanups = new Array<AnyCleanup | undefined>(TABLE_PAGE_MASK + 1).fill(undefined);
+  const cleanups = new Array<AnyCleanup | undefined>(PAGE_SIZE).fill(undefined);
   cleanupPages[page] = cleanups;
-  argPages[page] = new Array<unknown>(TABLE_PAGE_MASK + 1).fill(undefined);
+  argPages[page] = new Array<unknown>(PAGE_SIZE).fill(undefined);
   return cleanups;
 }
 
 /** Records the JavaScript half of the registration in `slot`. */
 export function remember(slot: number, cleanup: AnyCleanup, arg: unknown): void {
-  const page = slot >>> TABLE_PAGE_BITS;
-  const index = slot & TABLE_PAGE_MASK;
+  const page = slot >>> PAGE_BITS;
+  const index = slot & PAGE_MASK;
   (cleanupPages[page] ?? addTablePage(page))[index] = cleanup;
   argPages[page][index] = arg;
 }
 
 export function cleanupOf(slot: number): AnyCleanup | undefined {
-  return cleanupPages[slot >>> TABLE_PAGE_BITS]?.[slot & TABLE_PAGE_MASK];
+  return cleanupPages[slot >>> PAGE_BITS]?.[slot & PAGE_MASK];
 }
 
 export function argOf(slot: number): unknown {
-  return argPages[slot >>> TABLE_PAGE_BITS]?.[slot & TABLE_PAGE_MASK];
+  return argPages[slot >>> PAGE_BITS]?.[slot & PAGE_MASK];
 }
 
 // Counters since load (cleanupStats()).
@@ -109,29 +112,48 @@ function run(cleanup: AnyCleanup, arg: unknown): void {
   }
 }
 
+// Takes the registration in `slot` out of the tables, then runs its cleanup
+// (if it still has one): nothing here keeps cleanup or arg alive afterwards.
+// Returns whether a cleanup ran.
+function runSlot(slot: number): boolean {
+  const page = slot >>> PAGE_BITS;
+  const index = slot & PAGE_MASK;
+  const pageCleanups = cleanupPages[page];
+  const pageArgs = argPages[page];
+  const cleanup = pageCleanups[index];
+  const arg = pageArgs[index];
+  pageCleanups[index] = undefined;
+  pageArgs[index] = undefined;
+  if (cleanup === undefined) return false;
+  run(cleanup, arg);
+  return true;
+}
+
+// Debug mode: the same, timed, and the registration's stack dropped.
+function runSlotDebug(slot: number): boolean {
+  const stack = stacks[slot];
+  stacks[slot] = undefined;
+  const start = performance.now();
+  if (!runSlot(slot)) return false;
+  const ms = performance.now() - start;
+  if (ms > debug.slowMs) debug.warnSlowCleanup(ms, stack);
+  return true;
+}
+
 // Runs one batch of cleanups whose objects died. Called by the native queue
 // from the event loop, through napi_make_callback, never from inside the GC.
-// Each slot's cleanup and arg are taken out of the tables before the call, so
-// that nothing here keeps them alive afterwards. The native side does not
-// reuse the batch's slots until this returns, so a cleanup that registers new
-// objects cannot overwrite an entry that is still to run.
-function deliverFast(slots: Uint32Array): void {
+// The native side does not reuse the batch's slots until this returns, so a
+// cleanup that registers new objects cannot overwrite an entry that is still
+// to run. Each process uses one of runSlot and runSlotDebug (debug mode is
+// chosen at load), so the call below stays monomorphic.
+function deliverBatch(slots: Uint32Array, runOne: (slot: number) => boolean): void {
   const n = slots.length;
   delivering = true;
   batchRemaining = n;
   try {
     for (let i = 0; i < n; i++) {
-      const slot = slots[i];
-      const page = slot >>> TABLE_PAGE_BITS;
-      const index = slot & TABLE_PAGE_MASK;
-      const pageCleanups = cleanupPages[page];
-      const pageArgs = argPages[page];
-      const cleanup = pageCleanups[index];
-      const arg = pageArgs[index];
-      pageCleanups[index] = undefined;
-      pageArgs[index] = undefined;
       batchRemaining--;
-      if (cleanup !== undefined) run(cleanup, arg);
+      runOne(slots[i]);
     }
   } finally {
     delivering = false;
@@ -140,33 +162,14 @@ function deliverFast(slots: Uint32Array): void {
   wakeWaiters();
 }
 
-// The same, in debug mode: it also times each cleanup and the batch's wait in
-// the queue, and drops the registration stacks.
+function deliverFast(slots: Uint32Array): void {
+  deliverBatch(slots, runSlot);
+}
+
+// Debug mode also warns about the batch's wait in the queue.
 function deliverDebug(slots: Uint32Array, waitedMs: number): void {
   if (waitedMs > debug.slowMs) debug.warnQueueDelay(waitedMs);
-  const n = slots.length;
-  delivering = true;
-  batchRemaining = n;
-  try {
-    for (let i = 0; i < n; i++) {
-      const slot = slots[i];
-      const cleanup = cleanupOf(slot);
-      const arg = argOf(slot);
-      const stack = stacks[slot];
-      forgetTables(slot);
-      stacks[slot] = undefined;
-      batchRemaining--;
-      if (cleanup === undefined) continue;
-      const start = performance.now();
-      run(cleanup, arg);
-      const ms = performance.now() - start;
-      if (ms > debug.slowMs) debug.warnSlowCleanup(ms, stack);
-    }
-  } finally {
-    delivering = false;
-    batchRemaining = 0;
-  }
-  wakeWaiters();
+  deliverBatch(slots, runSlotDebug);
 }
 
 // The state words (native/registry.h): the native table mirrors each slot's
@@ -178,9 +181,6 @@ function deliverDebug(slots: Uint32Array, waitedMs: number): void {
 // (the global deleted, or Node 20's --no-harmony-sharedarraybuffer), stop()
 // calls the `stop` binding instead.
 const sharedWords = typeof SharedArrayBuffer === 'function';
-const PAGE_BITS = 12; // 4096 slots per page, as native/registry.h
-const PAGE_SIZE = 1 << PAGE_BITS;
-const PAGE_MASK = PAGE_SIZE - 1;
 const PENDING = 1; // Registry::State::kPending
 const STOPPED = 4; // Registry::State::kStopped
 const pages: Int32Array[] = [];
@@ -257,16 +257,12 @@ export function stopRegistration(id: number): boolean {
   return true;
 }
 
-function forgetTables(slot: number): void {
-  const page = slot >>> TABLE_PAGE_BITS;
-  const index = slot & TABLE_PAGE_MASK;
-  cleanupPages[page][index] = undefined;
-  argPages[page][index] = undefined;
-}
-
 /** Drops the JavaScript half of a registration that stop() cancelled. */
 function forget(slot: number): void {
-  forgetTables(slot);
+  const page = slot >>> PAGE_BITS;
+  const index = slot & PAGE_MASK;
+  cleanupPages[page][index] = undefined;
+  argPages[page][index] = undefined;
   if (debug.enabled) stacks[slot] = undefined;
   counters.stopped++;
 }
