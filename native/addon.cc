@@ -65,6 +65,14 @@ Napi::Value ThrowStatus(napi_env env, napi_status status, const char* what) {
   return Throw(env, false, "ERR_ADDCLEANUP_NATIVE", message.c_str());
 }
 
+// The page provider given to setup returned something else than a page
+// (Registry::EnsurePages says napi_array_expected), at setup or at a register.
+Napi::Value ThrowBadPage(napi_env env) {
+  return ThrowTypeError(env, "ERR_INVALID_RETURN_VALUE",
+                        "newPage must return an Int32Array of 4096 elements over a "
+                        "SharedArrayBuffer");
+}
+
 // setup(deliver: (slots: Uint32Array, waitedMs: number) => void,
 //       newPage?: (index: number) => Int32Array): void
 // Once per environment, by lib/core.ts when it loads. With `newPage`, the
@@ -88,11 +96,7 @@ Napi::Value Setup(const Napi::CallbackInfo& info) {
   }
   if (with_pages) {
     napi_status status = state->registry.EnablePages(env, info[1]);
-    if (status == napi_array_expected) {
-      return ThrowTypeError(env, "ERR_INVALID_RETURN_VALUE",
-                            "newPage must return an Int32Array of 4096 elements over a "
-                            "SharedArrayBuffer");
-    }
+    if (status == napi_array_expected) return ThrowBadPage(env);
     if (status != napi_ok) return ThrowStatus(env, status, "taking the state pages");
   }
   napi_status status = state->queue.Start(env, info[0]);
@@ -111,11 +115,7 @@ Napi::Value Register(const Napi::CallbackInfo& info) {
   }
   double id;
   napi_status status = StateOf(info)->registry.Add(env, info[0], &id);
-  if (status == napi_array_expected) {
-    return ThrowTypeError(env, "ERR_INVALID_RETURN_VALUE",
-                          "newPage must return an Int32Array of 4096 elements over a "
-                          "SharedArrayBuffer");
-  }
+  if (status == napi_array_expected) return ThrowBadPage(env);
   if (status != napi_ok) return ThrowStatus(env, status, "registering the object");
   return Napi::Number::New(env, id);
 }

@@ -57,20 +57,24 @@ void Registry::FreeSlot(uint32_t slot) {
   Mirror(slot);
 }
 
-void Registry::Mirror(uint32_t slot) {
+int32_t* Registry::WordOf(uint32_t slot) const {
   const size_t page = slot >> kPageBits;
-  if (page >= pages_.size()) return;  // words off, or torn down
-  const Slot& s = slots_[slot];
-  pages_[page][slot & (kPageSize - 1)] =
-      static_cast<int32_t>(s.generation << 3 | static_cast<uint32_t>(s.state));
+  if (page >= pages_.size()) return nullptr;  // words off, or torn down
+  return &pages_[page][slot & (kPageSize - 1)];
+}
+
+int32_t Registry::WordFor(uint32_t generation, State state) {
+  return static_cast<int32_t>(generation << 3 | static_cast<uint32_t>(state));
+}
+
+void Registry::Mirror(uint32_t slot) {
+  int32_t* word = WordOf(slot);
+  if (word != nullptr) *word = WordFor(slots_[slot].generation, slots_[slot].state);
 }
 
 bool Registry::StoppedByJs(uint32_t slot) const {
-  const size_t page = slot >> kPageBits;
-  if (page >= pages_.size()) return false;
-  const Slot& s = slots_[slot];
-  return pages_[page][slot & (kPageSize - 1)] ==
-         static_cast<int32_t>(s.generation << 3 | static_cast<uint32_t>(State::kStopped));
+  const int32_t* word = WordOf(slot);
+  return word != nullptr && *word == WordFor(slots_[slot].generation, State::kStopped);
 }
 
 napi_status Registry::EnsurePages(napi_env env, size_t count) {
@@ -124,15 +128,16 @@ napi_status Registry::EnablePages(napi_env env, napi_value new_page) {
   napi_status status = napi_create_reference(env, new_page, 1, &new_page_);
   if (status != napi_ok) return status;
   status = EnsurePages(env, slots_.size());
-  if (status != napi_ok) {
-    // Back to words off: pages already taken are simply no longer used.
-    napi_delete_reference(env, new_page_);
-    new_page_ = nullptr;
-    for (napi_ref ref : page_refs_) napi_delete_reference(env, ref);
-    page_refs_.clear();
-    pages_.clear();
-  }
+  if (status != napi_ok) ReleasePages(env);  // back to words off
   return status;
+}
+
+void Registry::ReleasePages(napi_env env) {
+  pages_.clear();
+  for (napi_ref ref : page_refs_) napi_delete_reference(env, ref);
+  page_refs_.clear();
+  if (new_page_ != nullptr) napi_delete_reference(env, new_page_);
+  new_page_ = nullptr;
 }
 
 void Registry::BeginTeardown(napi_env env) {
@@ -146,11 +151,7 @@ void Registry::BeginTeardown(napi_env env) {
       s.ref = nullptr;
     }
   }
-  pages_.clear();
-  for (napi_ref ref : page_refs_) napi_delete_reference(env, ref);
-  page_refs_.clear();
-  if (new_page_ != nullptr) napi_delete_reference(env, new_page_);
-  new_page_ = nullptr;
+  ReleasePages(env);
 }
 
 napi_status Registry::Add(napi_env env, napi_value target, double* id) {

@@ -132,6 +132,12 @@ class Registry {
   void FreeSlot(uint32_t slot);
   // Asks JavaScript for pages until `count` slots have a word.
   napi_status EnsurePages(napi_env env, size_t count);
+  // Stops using the pages and drops the references to them and to the
+  // provider: the words are off from here on.
+  void ReleasePages(napi_env env);
+  // The slot's word, or nullptr when the words are off.
+  int32_t* WordOf(uint32_t slot) const;
+  static int32_t WordFor(uint32_t generation, State state);
   // Writes slot's (generation, state) word, when the words are on.
   void Mirror(uint32_t slot);
   // True when JavaScript has stopped this pending slot through its word.
