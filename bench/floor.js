@@ -17,12 +17,15 @@
 const { spawnSync } = require('node:child_process');
 const path = require('node:path');
 const { median } = require('./stats');
+const { IMPLS } = require('./impls');
 
 const VARIANTS = ['napi-empty', 'addcleanup', 'fr-token'];
 
+let implementation;
+
 function child(variant, n) {
   const now = () => performance.now();
-  let done = () => 0;
+  let done;
   let register;
   let release = () => {};
   if (variant === 'napi-empty') {
@@ -30,21 +33,13 @@ function child(variant, n) {
     register = (obj) => addon.watch(obj);
     done = () => addon.watchedCount();
     release = () => addon.releaseWatched();
-  } else if (variant === 'addcleanup') {
-    const { addCleanup } = require('..');
-    let ran = 0;
-    const cleanup = () => ran++;
-    register = (obj, i) => addCleanup(obj, cleanup, i);
-    done = () => ran;
   } else {
+    // addcleanup and FR+token exactly as the main bench runs them. A
+    // FinalizationRegistry that becomes unreachable never calls back: the
+    // implementation is kept in a module variable until the process ends.
     let ran = 0;
-    const fr = new FinalizationRegistry((h) => h.cleanup(h.arg));
-    const cleanup = () => ran++;
-    register = (obj, i) => {
-      const token = {};
-      fr.register(obj, { cleanup, arg: i }, token);
-      return token;
-    };
+    implementation = IMPLS[variant].load()(() => ran++);
+    register = implementation.register;
     done = () => ran;
   }
   let held = { objs: new Array(n), handles: new Array(n) };

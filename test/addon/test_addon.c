@@ -30,6 +30,7 @@
  * Bad arguments throw a TypeError; nothing here may crash the process.
  */
 #include <node_api.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 enum Kind { KIND_WRAP = 0, KIND_EXTRA = 1, KIND_EXTERNAL = 2, KIND_COUNT = 3 };
@@ -95,26 +96,14 @@ static Payload* NewPayload(double value) {
   return payload;
 }
 
-static void FinalizeWrap(napi_env env, void* data, void* hint) {
-  (void)hint;
+/* The finalizer of every payload: the hint is its enum Kind. */
+static void FinalizePayload(napi_env env, void* data, void* hint) {
   Payload* payload = (Payload*)data;
-  Record(env, KIND_WRAP, payload->value);
+  Record(env, (enum Kind)(intptr_t)hint, payload->value);
   free(payload);
 }
 
-static void FinalizeExtra(napi_env env, void* data, void* hint) {
-  (void)hint;
-  Payload* payload = (Payload*)data;
-  Record(env, KIND_EXTRA, payload->value);
-  free(payload);
-}
-
-static void FinalizeExternal(napi_env env, void* data, void* hint) {
-  (void)hint;
-  Payload* payload = (Payload*)data;
-  Record(env, KIND_EXTERNAL, payload->value);
-  free(payload);
-}
+#define KIND_HINT(kind) ((void*)(intptr_t)(kind))
 
 static void DeleteState(napi_env env, void* data, void* hint) {
   (void)env;
@@ -150,7 +139,7 @@ static bool GetObjectArg(napi_env env, size_t argc, napi_value* argv, size_t ind
 
 static napi_value DoWrap(napi_env env, napi_value object, double value) {
   Payload* payload = NewPayload(value);
-  if (napi_wrap(env, object, payload, FinalizeWrap, NULL, NULL) != napi_ok) {
+  if (napi_wrap(env, object, payload, FinalizePayload, KIND_HINT(KIND_WRAP), NULL) != napi_ok) {
     free(payload);
     bool pending = false;
     napi_is_exception_pending(env, &pending);
@@ -223,7 +212,7 @@ static napi_value AddFinalizer(napi_env env, napi_callback_info info) {
   if (!GetNumberArg(env, argc, argv, 1, "tag must be a number", &tag)) return NULL;
   Payload* payload = NewPayload(tag);
   /* No result reference: Node owns the finalizer's reference and deletes it. */
-  if (napi_add_finalizer(env, argv[0], payload, FinalizeExtra, NULL, NULL) != napi_ok) {
+  if (napi_add_finalizer(env, argv[0], payload, FinalizePayload, KIND_HINT(KIND_EXTRA), NULL) != napi_ok) {
     free(payload);
     napi_throw_error(env, NULL, "test_addon: napi_add_finalizer failed");
     return NULL;
@@ -278,7 +267,7 @@ static napi_value CreateExternal(napi_env env, napi_callback_info info) {
   double tag;
   if (!GetNumberArg(env, argc, argv, 0, "tag must be a number", &tag)) return NULL;
   Payload* payload = NewPayload(tag);
-  if (napi_create_external(env, payload, FinalizeExternal, NULL, &result) != napi_ok) {
+  if (napi_create_external(env, payload, FinalizePayload, KIND_HINT(KIND_EXTERNAL), &result) != napi_ok) {
     free(payload);
     napi_throw_error(env, NULL, "test_addon: napi_create_external failed");
     return NULL;
