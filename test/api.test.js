@@ -6,7 +6,7 @@ const assert = require('node:assert/strict');
 const path = require('node:path');
 const api = require('..');
 const { addCleanup, AddCleanup, Cleanup } = api;
-const { until, settle, inScope } = require('./helpers');
+const { until, settle, inScope, thrown } = require('./helpers');
 
 // Internal bookkeeping, used only to prove that a refused call registered
 // nothing: a registration whose cleanup was never stored would otherwise be
@@ -109,16 +109,6 @@ function assertArgTypeError(error, argName, received) {
   }
 }
 
-// Calls fn, which must throw, and returns the error (no closure of the
-// caller's is kept by this helper, so nothing it captures outlives the call).
-function thrown(fn) {
-  try {
-    fn();
-  } catch (error) {
-    return error;
-  }
-  assert.fail('expected the call to throw');
-}
 
 // Records every uncaught exception during a test: a refused registration that
 // still stored a non-function cleanup would throw when its object died.

@@ -57,6 +57,17 @@ async function settle(rounds = 6, { minor = false } = {}) {
   for (let i = 0; i < rounds; i++) await collect({ minor });
 }
 
+// Calls fn, which must throw, and returns the error (no closure of the
+// caller's is kept by this helper, so nothing it captures outlives the call).
+function thrown(fn) {
+  try {
+    fn();
+  } catch (error) {
+    return error;
+  }
+  assert.fail('expected the call to throw');
+}
+
 // Calls fn in its own, non-inlined frame so that nothing it allocates stays
 // reachable from the caller's frame once it returns.
 function inScope(fn) {
@@ -64,12 +75,16 @@ function inScope(fn) {
 }
 
 // Spawns `node --expose-gc <args>` with the package root as cwd and resolves
-// { code, signal, stdout, stderr }.
-function runNode(args, { env = {}, timeoutMs = 60000, execPath = process.execPath } = {}) {
+// { code, signal, stdout, stderr }. With exposeGc: false, the child has no
+// gc(): the flag is left out and NODE_OPTIONS (which could carry it) is not
+// inherited.
+function runNode(args, { env = {}, timeoutMs = 60000, execPath = process.execPath, exposeGc = true } = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(execPath, ['--expose-gc', ...args], {
+    const childEnv = { ...process.env, ...env };
+    if (!exposeGc) delete childEnv.NODE_OPTIONS;
+    const child = spawn(execPath, exposeGc ? ['--expose-gc', ...args] : args, {
       cwd: ROOT,
-      env: { ...process.env, ...env },
+      env: childEnv,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -144,6 +159,7 @@ module.exports = {
   until,
   settle,
   inScope,
+  thrown,
   runNode,
   runFixture,
   assertCleanExit,

@@ -7,8 +7,8 @@
 // Uses a fresh instance of the addon (process.dlopen) whose deliver function
 // records the slots it is given.
 const assert = require('node:assert/strict');
-const { requireGc, until, settle, inScope } = require('./helpers');
-const { loadFresh } = require('./fixtures/hostile-util');
+const { requireGc, until, settle } = require('./helpers');
+const { loadFresh, registerDropped: dropIds } = require('./fixtures/hostile-util');
 
 const gc = requireGc();
 const SPAN = 2 ** 32;
@@ -20,13 +20,8 @@ function freshInstance() {
   return { binding, batches };
 }
 
-function registerDropped(binding, n) {
-  return inScope(() => {
-    const slots = [];
-    for (let i = 0; i < n; i++) slots.push(binding.register({ i }) % SPAN);
-    return slots;
-  });
-}
+// The slots of `n` registrations whose objects nothing keeps.
+const registerDropped = (binding, n) => dropIds(binding, n).map((id) => id % SPAN);
 
 const isAscending = (xs) => xs.every((x, i) => i === 0 || xs[i - 1] < x);
 const ascending = (xs) => [...xs].sort((a, b) => a - b);

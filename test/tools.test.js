@@ -8,9 +8,20 @@
 // Debug mode is read once at load time, so it is tested in child processes.
 const assert = require('node:assert/strict');
 const path = require('node:path');
-const { spawn } = require('node:child_process');
 const { Worker } = require('node:worker_threads');
-const { requireGc, turn, until, settle, inScope, runFixture, assertCleanExit, ROOT } = require('./helpers');
+const {
+  requireGc,
+  turn,
+  until,
+  settle,
+  inScope,
+  thrown,
+  runNode,
+  runFixture,
+  parseResult,
+  assertCleanExit,
+  ROOT,
+} = require('./helpers');
 const { addCleanup, drainCleanups, cleanupStats } = require('..');
 const testing = require('addcleanup/testing');
 
@@ -70,46 +81,14 @@ function statsWith(base, changes) {
   return { ...base, ...changes };
 }
 
-function catchSync(fn) {
-  try {
-    fn();
-  } catch (error) {
-    return error;
-  }
-  assert.fail('expected a synchronous throw');
-}
-
-// Spawns `node <fixture> ...args` WITHOUT --expose-gc (runNode adds it).
+// Runs `node <fixture> ...args` WITHOUT --expose-gc.
 function runWithoutExposeGc(fixture, args = [], timeoutMs = 30000) {
-  return new Promise((resolve, reject) => {
-    const env = { ...process.env };
-    delete env.NODE_OPTIONS; // never inherit an --expose-gc from there
-    const child = spawn(process.execPath, [path.join(FIXTURES, fixture), ...args], {
-      cwd: ROOT,
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`child timed out\nstdout:\n${stdout}\nstderr:\n${stderr}`));
-    }, timeoutMs);
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
+  return runNode([path.join(FIXTURES, fixture), ...args], { exposeGc: false, timeoutMs });
 }
 
-// The child's `RESULT <json>` line.
+// The child's `RESULT <json>` line; the child must not report an error.
 function resultOf(r) {
-  const lines = r.stdout.split('\n').filter((l) => l.startsWith('RESULT '));
-  assert.equal(lines.length, 1, `expected one RESULT line\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
-  const value = JSON.parse(lines[0].slice('RESULT '.length));
+  const value = parseResult(r);
   assert.equal(value.error, undefined, `the child failed: ${value.error}`);
   return value;
 }
@@ -240,7 +219,7 @@ describe('collect() from addcleanup/testing', function () {
       [{ timeoutMs: -1 }, 'ERR_INVALID_ARG_VALUE', 'options.timeoutMs'],
       [{ timeoutMs: NaN }, 'ERR_INVALID_ARG_VALUE', 'options.timeoutMs'],
     ]) {
-      const error = catchSync(() => testing.collect(options));
+      const error = thrown(() => testing.collect(options));
       assert.ok(error instanceof TypeError, `collect(${String(options)})`);
       assert.equal(error.code, code);
       assert.ok(error.message.includes(name), `${error.message} should name ${name}`);
@@ -440,7 +419,7 @@ describe('drainCleanups()', function () {
       [{ timeoutMs: -1 }, 'ERR_INVALID_ARG_VALUE', 'options.timeoutMs'],
       [{ timeoutMs: NaN }, 'ERR_INVALID_ARG_VALUE', 'options.timeoutMs'],
     ]) {
-      const error = catchSync(() => drainCleanups(options));
+      const error = thrown(() => drainCleanups(options));
       assert.ok(error instanceof TypeError, `drainCleanups(${String(options)})`);
       assert.equal(error.code, code);
       assert.ok(error.message.includes(name), `${error.message} should name ${name}`);
