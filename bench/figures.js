@@ -159,17 +159,23 @@ async function register(impl, n, { timeoutMs }) {
   return { nsPerCall: (ms * 1e6) / n, totalMs: ms, warmUpDelivered: warm };
 }
 
-// 2. Memory per live registration. Baseline: the N objects allocated and held
-// without registrations (and the handle array, already full length), after
-// full GCs. Then every object is registered, handles kept in that array, full
-// GCs again: (after - before) / N, for RSS and for V8 heap + external.
-async function memoryFigure(impl, n) {
+// Holds N objects, then registers them all (handles kept): memory() after
+// full GCs before and after the registrations.
+async function holdThenRegister(impl, n) {
   holdObjects(n);
   await fullGc(3);
   const before = memory();
   registerHeld(impl, held.objs, held.handles, n);
   await fullGc(3);
-  const after = memory();
+  return { before, after: memory() };
+}
+
+// 2. Memory per live registration. Baseline: the N objects allocated and held
+// without registrations (and the handle array, already full length), after
+// full GCs. Then every object is registered, handles kept in that array, full
+// GCs again: (after - before) / N, for RSS and for V8 heap + external.
+async function memoryFigure(impl, n) {
+  const { before, after } = await holdThenRegister(impl, n);
   const live = held.objs.length + held.handles.length; // keep both reachable until here
   return { bytesPerReg: perReg(before, after, n), before, after, heldSlots: live };
 }
@@ -238,12 +244,7 @@ async function gcPause(impl, n, { gcSamples = 5 } = {}) {
 async function stop(impl, n, { timeoutMs }) {
   if (!impl.stop) return { skipped: 'no stop()' };
   await warmUp(impl, warmCount(n), { stop: true, timeoutMs });
-  holdObjects(n);
-  await fullGc(3);
-  const base = memory();
-  registerHeld(impl, held.objs, held.handles, n);
-  await fullGc(3);
-  const before = memory();
+  const { before: base, after: before } = await holdThenRegister(impl, n);
   const t0 = now();
   const stopped = stopAll(impl, held.handles, n);
   const ms = now() - t0;

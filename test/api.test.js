@@ -122,6 +122,31 @@ function watchUncaught() {
   };
 }
 
+// Makes ptr and lets `refuse(ptr)` make refused addCleanup calls on it, then
+// registers one valid cleanup on the same ptr and drops it. The refusals must
+// have registered nothing (the count is unchanged) and kept nothing (ptr dies
+// and only the valid cleanup runs). `refuse` gets ptr as an argument, so no
+// closure of the caller's captures it.
+async function assertRefusalsLeaveNothing(refuse) {
+  const got = [];
+  // Made out here: a closure created inside the inScope() callback could
+  // share a context with ptr and keep it alive (point 7).
+  const record = (x) => got.push(x);
+  let before;
+  let after;
+  inScope(() => {
+    const ptr = { v: 1 };
+    before = pendingRegistrations();
+    refuse(ptr);
+    after = pendingRegistrations();
+    addCleanup(ptr, record, 'valid');
+  });
+  assert.equal(after, before, 'a refused call left a registration behind');
+  await until(() => got.length >= 1, { what: 'the valid cleanup (ptr died)' });
+  await settle(3);
+  assert.deepEqual(got, ['valid']);
+}
+
 describe('public API surface (point 4)', function () {
   it('exports exactly the documented API: addCleanup, AddCleanup, Cleanup and the tools beyond Go', function () {
     assert.deepEqual(Object.keys(api).sort(), PUBLIC_EXPORTS);
@@ -220,15 +245,7 @@ describe('input validation (point 4)', function () {
     it('a refused cleanup registers nothing on a valid ptr: when ptr dies only the later, valid registration runs', async function () {
       const uncaught = watchUncaught();
       try {
-        const got = [];
-        // Made out here: a closure created inside the inScope() callback
-        // could share a context with ptr and keep it alive (point 7).
-        const record = (x) => got.push(x);
-        let before;
-        let after;
-        inScope(() => {
-          const ptr = { v: 1 };
-          before = pendingRegistrations();
+        await assertRefusalsLeaveNothing((ptr) => {
           for (const [, bad] of BAD_CLEANUPS) {
             try {
               addCleanup(ptr, bad, 'refused');
@@ -237,15 +254,7 @@ describe('input validation (point 4)', function () {
               assert.equal(error.code, 'ERR_INVALID_ARG_TYPE');
             }
           }
-          after = pendingRegistrations();
-          // Registered after all the refusals, on the same object.
-          addCleanup(ptr, record, 'valid');
         });
-        assert.equal(after, before, 'a refused call left a registration behind');
-
-        await until(() => got.length >= 1, { what: 'the valid cleanup (ptr died)' });
-        await settle(3);
-        assert.deepEqual(got, ['valid']);
         // Had a refused registration been kept, calling its non-function
         // "cleanup" would have thrown when ptr died.
         assert.deepEqual(uncaught.seen, []);
@@ -293,28 +302,16 @@ describe('input validation (point 4)', function () {
     it('a refused arg === ptr registers nothing and keeps nothing: ptr still dies and the refused cleanup never runs', async function () {
       let refusedCalls = 0;
       const refused = () => refusedCalls++;
-      const got = [];
-      const record = (x) => got.push(x);
-      let before;
-      let after;
-      inScope(() => {
-        const ptr = { v: 1 };
-        before = pendingRegistrations();
+      // If the refused call had stored ptr as an arg anywhere, ptr would stay
+      // reachable and the valid registration would never run.
+      await assertRefusalsLeaveNothing((ptr) => {
         try {
           addCleanup(ptr, refused, ptr);
           assert.fail('addCleanup accepted arg === ptr');
         } catch (error) {
           assert.equal(error.code, 'ERR_INVALID_ARG_VALUE');
         }
-        after = pendingRegistrations();
-        // If the refused call had stored ptr as an arg anywhere, ptr would
-        // stay reachable and this registration would never run.
-        addCleanup(ptr, record, 'valid');
       });
-      assert.equal(after, before, 'a refused call left a registration behind');
-      await until(() => got.length >= 1, { what: 'the valid cleanup (ptr died)' });
-      await settle(3);
-      assert.deepEqual(got, ['valid']);
       assert.equal(refusedCalls, 0, 'the cleanup of a refused call ran');
     });
   });
