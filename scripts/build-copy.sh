@@ -1,5 +1,10 @@
 # Sourced by scripts/sanitize.sh and scripts/valgrind.sh (not run on its own).
 #
+# use_log_dir KEEP_DIR NAME
+#   Sets LOG_DIR, where the run writes its logs: KEEP_DIR (emptied first) when
+#   it is not empty, so that the logs outlive the run; else a new temporary
+#   directory addcleanup-NAME.XXXXXX, removed when the script exits.
+#
 # build_copy SRC_DIR BUILD_DIR [node-gyp arguments...]
 #   Copies SRC_DIR/binding.gyp and SRC_DIR/native/ into BUILD_DIR (emptied
 #   first) and runs `node-gyp rebuild --debug` there, so that the checkout's
@@ -52,5 +57,17 @@ build_copy() {
   if ! grep -q 'assertion failed' "$BUILT_ADDON"; then
     echo "build_copy: $BUILT_ADDON has no ADDCLEANUP_ASSERT: not a Debug (ADDCLEANUP_DEBUG=1) build?" >&2
     return 1
+  fi
+}
+
+use_log_dir() {
+  local keep="$1" name="$2"
+  if [[ -n "$keep" ]]; then
+    LOG_DIR="$keep"
+    rm -rf "$LOG_DIR"
+    mkdir -p "$LOG_DIR"
+  else
+    LOG_DIR="$(mktemp -d "${TMPDIR:-/tmp}/addcleanup-$name.XXXXXX")"
+    trap 'rm -rf "$LOG_DIR"' EXIT
   fi
 }

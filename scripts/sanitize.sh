@@ -99,14 +99,7 @@ readelf -d "$ADDON" | grep -q 'libasan\.so' || die "$ADDON is not linked against
 node "$ROOT/scripts/build-test-addon.js" >/dev/null
 
 # --- 2. the suite ----------------------------------------------------------------
-if [[ -n "${ADDCLEANUP_SANITIZE_LOGS:-}" ]]; then
-  LOG_DIR="$ADDCLEANUP_SANITIZE_LOGS"
-  rm -rf "$LOG_DIR"
-  mkdir -p "$LOG_DIR"
-else
-  LOG_DIR="$(mktemp -d "${TMPDIR:-/tmp}/addcleanup-sanitize.XXXXXX")"
-  trap 'rm -rf "$LOG_DIR"' EXIT
-fi
+use_log_dir "${ADDCLEANUP_SANITIZE_LOGS:-}" sanitize
 MOCHA_OUT="$LOG_DIR/mocha.out"
 
 # ASan: stop at the first error with an abort (a child dies by SIGABRT, which

@@ -51,14 +51,7 @@ build_copy "$SRC_DIR" "$BUILD_DIR" || die "the build failed"
 ADDON="$BUILT_ADDON"
 node "$ROOT/scripts/build-test-addon.js" >/dev/null
 
-if [[ -n "${ADDCLEANUP_VALGRIND_LOGS:-}" ]]; then
-  LOG_DIR="$ADDCLEANUP_VALGRIND_LOGS"
-  rm -rf "$LOG_DIR"
-  mkdir -p "$LOG_DIR"
-else
-  LOG_DIR="$(mktemp -d "${TMPDIR:-/tmp}/addcleanup-valgrind.XXXXXX")"
-  trap 'rm -rf "$LOG_DIR"' EXIT
-fi
+use_log_dir "${ADDCLEANUP_VALGRIND_LOGS:-}" valgrind
 MOCHA_OUT="$LOG_DIR/mocha.out"
 
 say "running mocha ${SPECS[*]} under memcheck with $ADDON"
