@@ -21,7 +21,8 @@
       "sources": [
         "native/addon.cc",
         "native/registry.cc",
-        "native/queue.cc"
+        "native/queue.cc",
+        "native/runtime.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"
@@ -53,6 +54,9 @@
         }
       },
       "conditions": [
+        ["OS=='linux'", {
+          "libraries": ["-ldl"]
+        }],
         ["sanitize==1", {
           "cflags_cc": ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-fno-sanitize-recover=undefined"],
           "ldflags": ["-fsanitize=address,undefined"]

@@ -311,6 +311,48 @@ async function churn(impl, n, { churnWaitMs, batch = 10000 }) {
   };
 }
 
+// 8. Steady state: what N live registrations cost a program that runs on
+// and allocates short-lived garbage (hundreds of scavenges, some mark-compacts)
+// while they wait. The same workload runs twice in one process: with the N
+// objects held alone, then with the same N objects registered (handles kept);
+// extraMs is the difference (medians of `reps` runs each). A design that
+// scans its registrations, or whose weak handles cost every GC, shows here.
+// The workload keeps a ring of recent objects, so that some survive a
+// scavenge and get promoted and the old generation fills up now and then.
+const RING = 1 << 16;
+const ring = slots(RING);
+function workload(iterations) {
+  let sum = 0;
+  for (let i = 0; i < iterations; i++) {
+    const o = { i, pair: [i, i + 1] };
+    ring[i & (RING - 1)] = o;
+    sum += o.pair.length;
+  }
+  return sum;
+}
+
+async function steady(impl, n, { steadyIterations = 3e7, reps = 3 } = {}) {
+  holdObjects(n);
+  await fullGc(1);
+  workload(steadyIterations / 10); // warm the JIT on the exact loop
+  const timed = async () => {
+    const times = [];
+    for (let k = 0; k < reps; k++) {
+      await fullGc(1);
+      const t0 = now();
+      workload(steadyIterations);
+      times.push(now() - t0);
+    }
+    return median(times);
+  };
+  const baseMs = await timed();
+  registerHeld(impl, held.objs, held.handles, n);
+  await fullGc(1);
+  const withMs = await timed();
+  const live = held.objs.length + held.handles.length;
+  return { extraMs: withMs - baseMs, baseMs, withMs, heldSlots: live, ranBeforeGc: sink.count };
+}
+
 // The experiments, by the names bench/options.js lists. bench/report.js says
 // which figures each one's result provides.
 const EXPERIMENTS = {
@@ -320,6 +362,7 @@ const EXPERIMENTS = {
   gcpause: { run: gcPause },
   stop: { run: stop },
   churn: { run: churn },
+  steady: { run: steady },
 };
 
 module.exports = { EXPERIMENTS, onCleanup, sink };

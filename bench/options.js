@@ -6,7 +6,7 @@
 //   --rounds=3            rounds per N (at least 3 for meaningful medians)
 //   --quick               smoke test: N=10000, short waits
 //   --impls=a,b           subset of addcleanup,fr-token,fr-plain,weak-napi,addcleanup-debug
-//   --experiments=a,b     subset of register,memory,delivery,gcpause,stop,churn
+//   --experiments=a,b     subset of register,memory,delivery,gcpause,stop,churn,steady
 //   --timeout=30          seconds to wait for a delivery before "incomplete"
 //   --churn-wait=2        seconds to wait, without gc(), after the churn loop
 //   --node-flags="..."    extra flags for every child (applied identically)
@@ -16,7 +16,7 @@ const path = require('node:path');
 const { IMPLS, NAMES, ALL_NAMES } = require('./impls');
 
 /** The experiments of bench/figures.js, in the order they run. */
-const EXPERIMENT_NAMES = ['register', 'memory', 'delivery', 'gcpause', 'stop', 'churn'];
+const EXPERIMENT_NAMES = ['register', 'memory', 'delivery', 'gcpause', 'stop', 'churn', 'steady'];
 
 /** Flags every child gets; --node-flags adds to them, identically for all. */
 const BASE_FLAGS = ['--expose-gc'];

@@ -42,9 +42,14 @@ const METRICS = [
     better: 'lower', get: (r) => (r.complete ? r.totalMs : incomplete(r)) },
   { key: 'churn.sharePct', experiment: 'churn', fig: '7', label: 'churn: share run during allocation', unit: '%',
     better: 'higher', get: (r) => r.shareDuringLoop * 100 },
+  { key: 'steady.extraMs', experiment: 'steady', fig: '8', label: 'steady state: extra time, N live regs', unit: 'ms',
+    better: 'lower', get: (r) => r.extraMs },
+  { key: 'steady.baseMs', experiment: 'steady', fig: '8', label: '  the workload without registrations', unit: 'ms',
+    better: 'lower', get: (r) => r.baseMs },
 ];
 
 const ANCHOR = 'fr-token';
+const FLOOR = 'fr-plain';
 const PEER = 'weak-napi';
 const SUBJECT = 'addcleanup';
 
@@ -88,6 +93,7 @@ function summarize(runs, { ns, impls }) {
       medians[n][metric.key] = row;
       ratios[n][metric.key] = {
         vsFrToken: ratio(row[SUBJECT], row[ANCHOR]),
+        vsFrRaw: ratio(row[SUBJECT], row[FLOOR]),
         vsWeakNapi: metric.vsWeak ? ratio(row[SUBJECT], row[PEER]) : null,
       };
     }
@@ -168,7 +174,7 @@ function pad(s, w, right) {
 
 // The table for one N, as an array of lines.
 function table(n, summary, { impls, labels, skipped, hasStop, rounds, experiments }) {
-  const header = ['#', 'figure', 'unit', ...impls.map((i) => labels[i]), 'add / FR+token', 'add / weak-napi', 'better'];
+  const header = ['#', 'figure', 'unit', ...impls.map((i) => labels[i]), 'add / FR+token', 'add / FR-raw', 'add / weak-napi', 'better'];
   const rows = [];
   for (const m of METRICS) {
     if (!experiments.includes(m.experiment)) continue;
@@ -180,6 +186,7 @@ function table(n, summary, { impls, labels, skipped, hasStop, rounds, experiment
       m.unit,
       ...impls.map((i) => cell(row[i], { skipped: skipped[i], noStop: m.experiment === 'stop' && !hasStop[i] })),
       ratioCell(r.vsFrToken),
+      ratioCell(r.vsFrRaw),
       m.vsWeak ? ratioCell(r.vsWeakNapi) : '',
       m.better,
     ]);
@@ -203,4 +210,4 @@ const LEGEND = [
   'the bounded wait ended (churn: no gc() is ever called, so FinalizationRegistry waits for a major GC).',
 ];
 
-module.exports = { METRICS, summarize, checks, table, LEGEND, ANCHOR, PEER, SUBJECT };
+module.exports = { METRICS, summarize, checks, table, LEGEND, ANCHOR, FLOOR, PEER, SUBJECT };

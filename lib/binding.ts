@@ -11,10 +11,13 @@ export interface NativeBinding {
    * `newPage` (which must return an Int32Array of 4096 elements over a
    * SharedArrayBuffer, the state words of slots index * 4096 on), the native
    * table mirrors each slot's generation * 8 + state into the pages.
+   * `schedule(fn)` must call fn on a later turn of the event loop: the queue
+   * delivers a backlog in slices, one per turn.
    */
   setup(
     deliver: (slots: Uint32Array, waitedMs: number) => void,
     newPage?: (index: number) => Int32Array,
+    schedule?: (fn: () => void) => unknown,
   ): void;
   /** Watches `target` (an object or function) and returns the registration's id. */
   register(target: object): number;
@@ -31,6 +34,8 @@ export interface NativeBinding {
   counts(out?: Float64Array): ArrayLike<number>;
   /** [slots, objects] of every registration still watching a live object. */
   live(): [number[], object[]];
+  /** Whether finalizers run inside the GC in this process (native/runtime.h). */
+  readonly finalizersInGc: boolean;
 }
 
 const root = path.join(__dirname, '..');

@@ -10,6 +10,7 @@
 // cannot hold strong references to primitives and strong native references to
 // JS values cost GC time. Both halves are dropped as soon as the cleanup has
 // run or been stopped.
+import { setImmediate as scheduleTurn } from 'node:timers';
 import { binding } from './binding';
 import * as debug from './debug';
 
@@ -180,13 +181,19 @@ function deliverDebug(slots: Uint32Array, waitedMs: number): void {
 // references. Where SharedArrayBuffer does not exist when this module loads
 // (the global deleted, or Node 20's --no-harmony-sharedarraybuffer), stop()
 // calls the `stop` binding instead.
-const sharedWords = typeof SharedArrayBuffer === 'function';
+// The constructors are captured now: a program that replaces the globals
+// later (or while a page is being made) cannot change what a page is.
+const SharedBuffer: SharedArrayBufferConstructor | undefined =
+  typeof SharedArrayBuffer === 'function' ? SharedArrayBuffer : undefined;
+const Words = Int32Array;
+const WORD_BYTES = 4;
+const sharedWords = SharedBuffer !== undefined;
 const PENDING = 1; // Registry::State::kPending
 const STOPPED = 4; // Registry::State::kStopped
 const pages: Int32Array[] = [];
 
 function newPage(index: number): Int32Array {
-  const page = new Int32Array(new SharedArrayBuffer(PAGE_SIZE * Int32Array.BYTES_PER_ELEMENT));
+  const page = new Words(new SharedBuffer!(PAGE_SIZE * WORD_BYTES));
   pages[index] = page;
   return page;
 }
@@ -229,7 +236,10 @@ function reapSoon(): void {
   flushReap();
 }
 
-binding.setup(debug.enabled ? deliverDebug : deliverFast, sharedWords ? newPage : undefined);
+// Slices of a large backlog are scheduled with node:timers' setImmediate,
+// captured here, so that fake timers installed later on the globals cannot
+// hold cleanups back.
+binding.setup(debug.enabled ? deliverDebug : deliverFast, sharedWords ? newPage : undefined, scheduleTurn);
 
 /**
  * Cancels the registration `id` if it is still pending (its object not yet

@@ -3,16 +3,17 @@
 //
 // Every environment (the main thread, each worker, each separate load of the
 // addon) gets its own AddonState, hung off Node-API instance data; nothing is
-// global. Its life, in order:
-//   1. Init creates it and registers an async environment cleanup hook.
-//   2. `setup` starts the queue (libuv handle, JS `deliver` function).
-//   3. At environment teardown the hook runs first: finalizers stop queueing,
-//      the queue drops its contents and closes its handle; the hook is removed
-//      from the handle's close callback. The hook holds a reference on the
-//      Node-API environment, so the environment outlives it.
-//   4. Node then finalizes every reference still alive (our finalizers only
-//      free native memory now) and last calls the instance-data finalizer,
-//      which deletes the AddonState.
+// global but the load-time choice of Node-API version (native/runtime.h),
+// which is the same for every load in a process. Its life, in order:
+//   1. Init creates it and registers an environment cleanup hook.
+//   2. `setup` starts the queue (thread-safe function, JS `deliver` and
+//      `schedule` functions).
+//   3. At environment teardown the hook runs: finalizers stop queueing, the
+//      queue drops its contents and releases its thread-safe function, and
+//      the references of finalized slots are deleted.
+//   4. The runtime then finalizes every reference still alive (our
+//      finalizers only mark their slot now) and last calls the instance-data
+//      finalizer, which deletes the remaining references and the AddonState.
 //
 // Argument checks here repeat the TypeScript facade's, cheaply: the binding is
 // reachable from JavaScript, so no value passed to it may crash the process.
@@ -20,6 +21,7 @@
 
 #include "queue.h"
 #include "registry.h"
+#include "runtime.h"
 
 namespace addcleanup {
 namespace {
@@ -29,7 +31,7 @@ struct AddonState {
   napi_env env;
   Registry registry;
   Queue queue;
-  napi_async_cleanup_hook_handle teardown_hook = nullptr;
+  bool finalizers_in_gc = FinalizersRunInGc();
 };
 
 AddonState* StateOf(const Napi::CallbackInfo& info) {
@@ -74,10 +76,14 @@ Napi::Value ThrowBadPage(napi_env env) {
 }
 
 // setup(deliver: (slots: Uint32Array, waitedMs: number) => void,
-//       newPage?: (index: number) => Int32Array): void
+//       newPage?: (index: number) => Int32Array,
+//       schedule?: (fn: () => void) => unknown): void
 // Once per environment, by lib/core.ts when it loads. With `newPage`, the
 // registry keeps the state words that lib/core.ts's stop() reads (see
 // native/registry.h); without it, stop() goes through the `stop` binding.
+// `schedule` runs a function on a later loop turn (lib/core.ts passes
+// node:timers' setImmediate); without it, the global setImmediate as it is
+// now, and if there is none, the queue's own wake-up (native/queue.h).
 Napi::Value Setup(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   AddonState* state = StateOf(info);
@@ -94,12 +100,24 @@ Napi::Value Setup(const Napi::CallbackInfo& info) {
     return ThrowTypeError(env, "ERR_INVALID_ARG_TYPE",
                           "The \"newPage\" argument must be of type function");
   }
+  napi_value schedule = nullptr;
+  if (info.Length() > 2 && !info[2].IsUndefined()) {
+    if (!info[2].IsFunction()) {
+      return ThrowTypeError(env, "ERR_INVALID_ARG_TYPE",
+                            "The \"schedule\" argument must be of type function");
+    }
+    schedule = info[2];
+  } else {
+    Napi::Value global_schedule = env.Global().Get("setImmediate");
+    if (env.IsExceptionPending()) return Napi::Value();
+    if (global_schedule.IsFunction()) schedule = global_schedule;
+  }
   if (with_pages) {
     napi_status status = state->registry.EnablePages(env, info[1]);
     if (status == napi_array_expected) return ThrowBadPage(env);
     if (status != napi_ok) return ThrowStatus(env, status, "taking the state pages");
   }
-  napi_status status = state->queue.Start(env, info[0]);
+  napi_status status = state->queue.Start(env, info[0], schedule);
   if (status != napi_ok) return ThrowStatus(env, status, "starting the queue");
   return env.Undefined();
 }
@@ -220,18 +238,16 @@ Napi::Value Live(const Napi::CallbackInfo& info) {
   return Napi::Value(env, result);
 }
 
-void OnHookDone(void* data) {
-  napi_remove_async_cleanup_hook(static_cast<napi_async_cleanup_hook_handle>(data));
-}
-
-void OnEnvironmentTeardown(napi_async_cleanup_hook_handle hook, void* data) {
+void OnEnvironmentTeardown(void* data) {
   AddonState* state = static_cast<AddonState*>(data);
   state->registry.BeginTeardown(state->env);
-  state->queue.Close(state->env, OnHookDone, hook);
+  state->queue.Close(state->env);
 }
 
-void DeleteState(napi_env /*env*/, void* data, void* /*hint*/) {
-  delete static_cast<AddonState*>(data);
+void DeleteState(napi_env env, void* data, void* /*hint*/) {
+  AddonState* state = static_cast<AddonState*>(data);
+  state->registry.DeleteAllReferences(env);
+  delete state;
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -242,8 +258,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     return exports;
   }
   // From here on the state belongs to the environment (instance data).
-  if (napi_add_async_cleanup_hook(env, OnEnvironmentTeardown, state, &state->teardown_hook) !=
-      napi_ok) {
+  // The hook is never removed: it runs once, at teardown, before the
+  // instance-data finalizer frees the state it is given.
+  if (napi_add_env_cleanup_hook(env, OnEnvironmentTeardown, state) != napi_ok) {
     ThrowStatus(env, napi_generic_failure, "adding the cleanup hook");
     return exports;
   }
@@ -255,14 +272,24 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
                                               env, "triggerUncaughtException", state));
   exports.Set("counts", Napi::Function::New<Counts>(env, "counts", state));
   exports.Set("live", Napi::Function::New<Live>(env, "live", state));
+  // Whether this load's finalizers run inside the GC (native/runtime.h).
+  exports.Set("finalizersInGc", Napi::Boolean::New(env, state->finalizers_in_gc));
   return exports;
 }
 
 }  // namespace
 }  // namespace addcleanup
 
-static Napi::Object InitAddCleanup(Napi::Env env, Napi::Object exports) {
-  return addcleanup::Init(env, exports);
+// The module's two entry points, spelled out instead of NODE_API_MODULE:
+// that macro also defines node_api_module_get_api_version_v1 returning the
+// compile-time NAPI_VERSION, and this addon chooses its version at load
+// (native/runtime.h). The runtime calls the version function first.
+EXTERN_C_START
+NAPI_MODULE_EXPORT int32_t NODE_API_MODULE_GET_API_VERSION(void) {
+  return addcleanup::ChooseModuleApiVersion();
 }
 
-NODE_API_MODULE(addcleanup, InitAddCleanup)
+NAPI_MODULE_EXPORT napi_value NAPI_MODULE_INITIALIZER(napi_env env, napi_value exports) {
+  return Napi::RegisterModule(env, exports, addcleanup::Init);
+}
+EXTERN_C_END

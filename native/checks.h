@@ -5,6 +5,8 @@
 #ifndef ADDCLEANUP_CHECKS_H_
 #define ADDCLEANUP_CHECKS_H_
 
+#include <node_api.h>
+
 #include <cstdio>
 #include <cstdlib>
 
@@ -20,5 +22,19 @@
 #else
 #define ADDCLEANUP_ASSERT(expr) ((void)0)
 #endif
+
+namespace addcleanup {
+
+// napi_delete_reference fails only for a null env or reference
+// (napi_invalid_arg), which this addon's bookkeeping never passes, and a
+// failure would leave nothing to undo: Debug builds assert, Release builds go
+// on. It never runs inside the GC (finalizers leave deletion to the loop).
+inline void DeleteReference(napi_env env, napi_ref ref) {
+  const napi_status status = napi_delete_reference(env, ref);
+  ADDCLEANUP_ASSERT(status == napi_ok);
+  static_cast<void>(status);
+}
+
+}  // namespace addcleanup
 
 #endif  // ADDCLEANUP_CHECKS_H_

@@ -1,112 +1,148 @@
 #include "queue.h"
 
 #include <algorithm>
+#include <chrono>
 
 #include "checks.h"
 #include "registry.h"
 
 namespace addcleanup {
 
-// The libuv handle lives in its own allocation: libuv owns it from uv_close()
-// until the close callback, which may run after the Queue (and the rest of the
-// per-environment state) is gone. `queue` is cleared before uv_close(), so a
-// closed handle can never reach the Queue again.
-struct Queue::Wakeup {
-  uv_async_t handle;
-  Queue* queue;
-  void (*on_closed)(void*);
-  void* on_closed_data;
-};
+uint64_t Queue::NowNs() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
+}
 
-napi_status Queue::Start(napi_env env, napi_value deliver) {
+napi_status Queue::Start(napi_env env, napi_value deliver, napi_value schedule) {
   ADDCLEANUP_ASSERT(!started() && !closed_);
-  uv_loop_t* loop = nullptr;
-  napi_status status = napi_get_uv_event_loop(env, &loop);
-  if (status != napi_ok) return status;
-
+  env_ = env;
+  // Each step stores what it made at once, so that a failure anywhere can be
+  // undone by Close, which releases whatever is set.
   // The receiver of every batch call doubles as the async resource, so that
   // async_hooks and AsyncLocalStorage see cleanups as "addcleanup" callbacks.
-  napi_value receiver, name;
-  if ((status = napi_create_object(env, &receiver)) != napi_ok) return status;
-  if ((status = napi_create_string_utf8(env, "addcleanup", NAPI_AUTO_LENGTH, &name)) != napi_ok) {
+  napi_value receiver, name, slice_fn;
+  napi_status status;
+  if ((status = napi_create_object(env, &receiver)) != napi_ok ||
+      (status = napi_create_string_utf8(env, "addcleanup", NAPI_AUTO_LENGTH, &name)) != napi_ok ||
+      (status = napi_async_init(env, receiver, name, &async_context_)) != napi_ok ||
+      (status = napi_create_reference(env, deliver, 1, &deliver_)) != napi_ok ||
+      (status = napi_create_reference(env, receiver, 1, &receiver_)) != napi_ok ||
+      (schedule != nullptr &&
+       (status = napi_create_reference(env, schedule, 1, &schedule_)) != napi_ok) ||
+      (status = napi_create_function(env, "addcleanupSlice", NAPI_AUTO_LENGTH, OnSlice, this,
+                                     &slice_fn)) != napi_ok ||
+      (status = napi_create_reference(env, slice_fn, 1, &slice_fn_)) != napi_ok ||
+      // No JavaScript function and no finalizer: OnWake does the work, and
+      // the function dies with the environment (Close releases it).
+      (status = napi_create_threadsafe_function(env, nullptr, nullptr, name, 0, 1, nullptr, nullptr,
+                                                this, OnWake, &wake_)) != napi_ok) {
+    Close(env);
+    closed_ = false;  // a failed start leaves the queue as it was, unstarted
     return status;
   }
-  napi_async_context context = nullptr;
-  if ((status = napi_async_init(env, receiver, name, &context)) != napi_ok) {
-    return status;
-  }
-  napi_ref deliver_ref = nullptr, receiver_ref = nullptr;
-  if ((status = napi_create_reference(env, deliver, 1, &deliver_ref)) != napi_ok ||
-      (status = napi_create_reference(env, receiver, 1, &receiver_ref)) != napi_ok) {
-    if (deliver_ref != nullptr) napi_delete_reference(env, deliver_ref);
-    napi_async_destroy(env, context);
-    return status;
-  }
-
-  Wakeup* wakeup = new Wakeup{};
-  if (uv_async_init(loop, &wakeup->handle, OnWake) != 0) {
-    delete wakeup;
-    napi_delete_reference(env, deliver_ref);
-    napi_delete_reference(env, receiver_ref);
-    napi_async_destroy(env, context);
-    return napi_generic_failure;
-  }
-  wakeup->queue = this;
-  wakeup->handle.data = wakeup;
   // Idle until something is queued: watching objects must not keep the
   // thread alive.
-  uv_unref(reinterpret_cast<uv_handle_t*>(&wakeup->handle));
-
-  env_ = env;
-  loop_ = loop;
-  base_ms_ = uv_now(loop);
-  deliver_ = deliver_ref;
-  receiver_ = receiver_ref;
-  async_context_ = context;
-  wakeup_ = wakeup;
+  if ((status = napi_unref_threadsafe_function(env, wake_)) != napi_ok) {
+    Close(env);
+    closed_ = false;
+    return status;
+  }
   // Objects may have died before the queue was started; deliver them now.
-  if (size() > 0) Arm();
+  if (size() > 0) Wake();
   return napi_ok;
 }
 
+// Called by finalizers, maybe inside the GC: native memory and the
+// thread-safe function's wake-up only.
 void Queue::Push(uint32_t slot) {
   ADDCLEANUP_ASSERT(!closed_);
-  // uv_now() is the loop's cached time: reading it costs nothing.
-  const uint32_t now = loop_ == nullptr ? 0 : static_cast<uint32_t>(uv_now(loop_) - base_ms_);
-  items_.push_back(Item{slot, now});
-  Arm();
+  if (!stamp_open_ || pushed_ - stamps_.back().seq >= kStampEvery) {
+    stamps_.push_back(Stamp{pushed_, NowNs()});
+    stamp_open_ = true;
+  }
+  if (items_.size() > run_start_ && slot < items_.back()) run_sorted_ = false;
+  items_.push_back(slot);
+  pushed_++;
+  if (!armed_) Wake();
 }
 
-void Queue::Arm() {
-  if (armed_ || wakeup_ == nullptr) return;
+void Queue::Wake() {
+  if (wake_ == nullptr || closed_) return;
   armed_ = true;
-  // Queued cleanups keep the loop alive until they have run, as
-  // FinalizationRegistry callbacks do.
-  uv_ref(reinterpret_cast<uv_handle_t*>(&wakeup_->handle));
-  uv_async_send(&wakeup_->handle);
+  // Both calls touch only the thread-safe function's native state (a mutex,
+  // a small queue, the ref count of its handle, an async send): they are
+  // among the calls allowed inside the GC. Ref'd until OnWake has handed the
+  // keep-alive to the scheduled slice.
+  napi_status status = napi_ref_threadsafe_function(env_, wake_);
+  if (status == napi_ok) {
+    status = napi_call_threadsafe_function(wake_, nullptr, napi_tsfn_nonblocking);
+    if (status != napi_ok) {
+      // Closing (environment teardown): nothing is delivered any more. The
+      // unref cannot fail on a live function; its status says nothing new.
+      static_cast<void>(napi_unref_threadsafe_function(env_, wake_));
+    }
+  }
+  if (status != napi_ok) armed_ = false;
 }
 
-void Queue::OnWake(uv_async_t* handle) {
-  Wakeup* wakeup = static_cast<Wakeup*>(handle->data);
-  if (wakeup->queue != nullptr) wakeup->queue->Drain();
+void Queue::OnWake(napi_env env, napi_value /*js_callback*/, void* context, void* /*data*/) {
+  // A null env: the function is being torn down with this call still queued.
+  if (env == nullptr) return;
+  Queue* queue = static_cast<Queue*>(context);
+  if (queue->closed_ || queue->wake_ == nullptr) return;
+  // The first slice runs right here, in the poll phase of the loop turn
+  // after the death; if it leaves work, the slice it schedules keeps the
+  // loop alive from then on. Unref fails only for a null function, which was
+  // checked above.
+  static_cast<void>(napi_unref_threadsafe_function(env, queue->wake_));
+  // One batch only, when a scheduled slice can follow: a slice scheduled from
+  // the poll phase runs in the same loop turn's check phase, so the two
+  // together must stay within one slice's budget.
+  queue->RunSlice(env, queue->schedule_ != nullptr ? 1 : kMaxBatchesPerSlice);
+}
+
+void Queue::ScheduleSlice(napi_env env) {
+  napi_value schedule, slice_fn, undefined, result;
+  if (napi_get_reference_value(env, schedule_, &schedule) != napi_ok || schedule == nullptr ||
+      napi_get_reference_value(env, slice_fn_, &slice_fn) != napi_ok || slice_fn == nullptr ||
+      napi_get_undefined(env, &undefined) != napi_ok ||
+      napi_call_function(env, undefined, schedule, 1, &slice_fn, &result) != napi_ok) {
+    // JavaScript cannot run (a worker being terminated) or the scheduler
+    // threw: go idle; the next death tries again, teardown drops the rest.
+    napi_value exception;
+    static_cast<void>(napi_get_and_clear_last_exception(env, &exception));
+    armed_ = false;
+  }
+}
+
+napi_value Queue::OnSlice(napi_env env, napi_callback_info info) {
+  void* data = nullptr;
+  if (napi_get_cb_info(env, info, nullptr, nullptr, nullptr, &data) == napi_ok && data != nullptr) {
+    static_cast<Queue*>(data)->RunSlice(env, kMaxBatchesPerSlice);
+  }
+  return nullptr;
+}
+
+double Queue::WaitedMs(uint64_t seq, uint64_t now_ns) {
+  while (stamps_.size() > 1 && stamps_[1].seq <= seq) stamps_.pop_front();
+  if (stamps_.empty() || now_ns < stamps_.front().ns) return 0;
+  return static_cast<double>(now_ns - stamps_.front().ns) / 1e6;
 }
 
 napi_status Queue::DeliverBatch(napi_value deliver, napi_value receiver, size_t count) {
   // A fresh buffer per batch: JavaScript may keep or alter the array it was
   // given without touching the queue, and the slots to release are read from
-  // items_, never back from the array.
+  // items_, never back from the array. items_ is only indexed, never pointed
+  // into, across calls that allocate: a GC there may push (and reallocate).
   void* data = nullptr;
   napi_value argv[2];
   napi_value buffer;
   napi_status status = napi_create_arraybuffer(env_, count * sizeof(uint32_t), &data, &buffer);
   if (status != napi_ok) return status;
   uint32_t* ids = static_cast<uint32_t*>(data);
-  uint32_t oldest = items_[head_].queued_at;
-  for (size_t i = 0; i < count; i++) {
-    ids[i] = items_[head_ + i].slot;
-    oldest = std::min(oldest, items_[head_ + i].queued_at);
-  }
-  const double waited_ms = static_cast<double>(uv_now(loop_) - base_ms_ - oldest);
+  for (size_t i = 0; i < count; i++) ids[i] = items_[head_ + i];
+  const double waited_ms = WaitedMs(pushed_ - size(), NowNs());
   if ((status = napi_create_typedarray(env_, napi_uint32_array, count, buffer, 0, &argv[0])) !=
           napi_ok ||
       (status = napi_create_double(env_, waited_ms, &argv[1])) != napi_ok) {
@@ -115,139 +151,147 @@ napi_status Queue::DeliverBatch(napi_value deliver, napi_value receiver, size_t 
 
   const size_t begin = head_;
   head_ += count;
-  for (size_t i = begin; i < begin + count; i++) {
-    registry_.BeginDelivery(items_[i].slot);
-  }
+  for (size_t i = begin; i < begin + count; i++) registry_.BeginDelivery(items_[i]);
   status = napi_make_callback(env_, async_context_, receiver, deliver, 2, argv, nullptr);
   // Whatever happened in JavaScript, these slots were handed over: their
   // cleanup and arg are gone from the JS tables, so the slots are free again.
   // (They were kept out of reuse during the call, so that a cleanup which
   // registers new objects cannot take a slot that the batch has yet to run.)
-  for (size_t i = begin; i < begin + count; i++) registry_.Release(env_, items_[i].slot);
+  for (size_t i = begin; i < begin + count; i++) registry_.Release(env_, items_[i]);
   return status;
 }
 
-// Least-significant-digit radix sort of items by slot, 11 bits a pass (three
-// passes cover 32 bits; a pass whose digit is the same for every item is
-// skipped). Linear time: 10^6 items in a few milliseconds.
-void Queue::SortBySlot(Item* items, size_t count) {
+// Least-significant-digit radix sort by slot, 11 bits a pass (three passes
+// cover 32 bits; a pass whose digit is the same for every slot is skipped).
+// Linear time: 10^6 slots in a few milliseconds.
+void Queue::SortBySlot(uint32_t* slots, size_t count) {
   constexpr int kBits = 11;
   constexpr uint32_t kBuckets = 1u << kBits;
-  std::vector<Item> scratch(count);
-  Item* from = items;
-  Item* to = scratch.data();
+  std::vector<uint32_t> scratch(count);
+  uint32_t* from = slots;
+  uint32_t* to = scratch.data();
   for (int shift = 0; shift < 32; shift += kBits) {
     size_t counts[kBuckets] = {};
-    for (size_t i = 0; i < count; i++) counts[(from[i].slot >> shift) & (kBuckets - 1)]++;
-    if (counts[(from[0].slot >> shift) & (kBuckets - 1)] == count) continue;
+    for (size_t i = 0; i < count; i++) counts[(from[i] >> shift) & (kBuckets - 1)]++;
+    if (counts[(from[0] >> shift) & (kBuckets - 1)] == count) continue;
     size_t offset = 0;
     for (uint32_t b = 0; b < kBuckets; b++) {
       const size_t n = counts[b];
       counts[b] = offset;
       offset += n;
     }
-    for (size_t i = 0; i < count; i++)
-      to[counts[(from[i].slot >> shift) & (kBuckets - 1)]++] = from[i];
+    for (size_t i = 0; i < count; i++) to[counts[(from[i] >> shift) & (kBuckets - 1)]++] = from[i];
     std::swap(from, to);
   }
-  if (from != items) std::copy(from, from + count, items);
+  if (from != slots) std::copy(from, from + count, slots);
 }
 
-void Queue::Drain() {
-  if (draining_ || closed_) return;
-  draining_ = true;
-
-  napi_handle_scope scope;
-  if (napi_open_handle_scope(env_, &scope) != napi_ok) {
-    draining_ = false;
-    return;
-  }
-  napi_value deliver = nullptr, receiver = nullptr;
-  napi_get_reference_value(env_, deliver_, &deliver);
-  napi_get_reference_value(env_, receiver_, &receiver);
-
-  // Node hands finalizers over in the order of a hash set, so a large backlog
-  // holds its slots in random order. Delivered in slot order instead, the
-  // slot table, the state words, the JS tables and the references (all laid
-  // out by slot, or allocated in slot order) are walked sequentially: 10^6
-  // cleanups are delivered about three times faster. Each item is sorted
-  // once: what was queued since the last drain forms a new sorted run.
-  if (items_.size() - std::max(head_, sorted_end_) >= kSortThreshold) {
-    const size_t from = std::max(head_, sorted_end_);
+// Deferred finalizers arrive in the order of a hash set, so a large backlog
+// holds its slots in random order. Delivered in slot order instead, the slot
+// table, the state words, the JS tables and the references (all laid out by
+// slot, or allocated in slot order) are walked sequentially: 10^6 cleanups
+// are delivered about three times faster. Finalizers called from the GC
+// arrive in the engine's handle order, which is mostly ascending already;
+// Push notices when a run is not, so such a run costs no sort at all. Each
+// slot is sorted at most once: what arrives after a slice forms a new run.
+void Queue::SortNewRun() {
+  const size_t from = std::max(head_, run_start_);
+  if (!run_sorted_ && items_.size() - from >= kSortThreshold) {
     SortBySlot(items_.data() + from, items_.size() - from);
   }
-  sorted_end_ = items_.size();
+  run_start_ = items_.size();
+  run_sorted_ = true;
+}
 
+void Queue::RunSlice(napi_env env, size_t max_batches) {
+  if (slicing_ || closed_ || env != env_) return;
+  slicing_ = true;
+  stamp_open_ = false;  // deaths from now on get a stamp of their own
+
+  napi_handle_scope scope;
+  napi_value deliver = nullptr, receiver = nullptr;
   bool failed = false;
-  const uint64_t start = uv_hrtime();
-  while (size() > 0 && !closed_) {
-    const size_t count = std::min(size(), kBatchSize);
-    if (DeliverBatch(deliver, receiver, count) != napi_ok) {
-      // `deliver` reports every cleanup's exception itself, so a failure here
-      // means JavaScript can no longer run (a worker being terminated, or
-      // process.exit() from a cleanup in a worker). Leave the rest queued;
-      // teardown will drop it.
-      napi_value exception;
-      napi_get_and_clear_last_exception(env_, &exception);
+  if (napi_open_handle_scope(env_, &scope) != napi_ok) {
+    failed = true;
+  } else {
+    if (napi_get_reference_value(env_, deliver_, &deliver) != napi_ok || deliver == nullptr ||
+        napi_get_reference_value(env_, receiver_, &receiver) != napi_ok || receiver == nullptr) {
       failed = true;
-      break;
     }
-    if (uv_hrtime() - start >= kSliceNs) break;
+    SortNewRun();
+    const uint64_t start = NowNs();
+    for (size_t batch = 0; !failed && batch < max_batches && size() > 0 && !closed_; batch++) {
+      if (DeliverBatch(deliver, receiver, std::min(size(), kBatchSize)) != napi_ok) {
+        // `deliver` reports every cleanup's exception itself, so a failure
+        // here means JavaScript can no longer run (a worker being
+        // terminated, or process.exit() from a cleanup in a worker). Leave
+        // the rest queued; teardown will drop it.
+        napi_value exception;
+        static_cast<void>(napi_get_and_clear_last_exception(env_, &exception));
+        failed = true;
+      } else if (NowNs() - start >= kSliceNs) {
+        break;
+      }
+    }
+    // Closing a scope opened just above cannot fail.
+    static_cast<void>(napi_close_handle_scope(env_, scope));
   }
-  napi_close_handle_scope(env_, scope);
 
   if (size() == 0) {
     items_.clear();
-    head_ = sorted_end_ = 0;
+    head_ = run_start_ = 0;
+    stamps_.clear();
+    stamp_open_ = false;
   } else if (head_ >= kBatchSize * 64 && head_ * 2 >= items_.size()) {
     // Reclaim the delivered prefix of a long backlog now and then.
     items_.erase(items_.begin(), items_.begin() + static_cast<ptrdiff_t>(head_));
-    sorted_end_ -= head_;
+    run_start_ = run_start_ > head_ ? run_start_ - head_ : 0;
     head_ = 0;
   }
 
-  draining_ = false;
-  if (closed_ || wakeup_ == nullptr) return;
+  slicing_ = false;
+  if (closed_) return;
   failures_ = failed ? failures_ + 1 : 0;
   if (size() > 0 && failures_ < kMaxFailures) {
-    // Yield to the loop and continue on the next turn; the handle stays ref'd.
-    uv_async_send(&wakeup_->handle);
+    // Yield to the loop and continue on the next turn; still armed.
+    if (schedule_ != nullptr) {
+      ScheduleSlice(env_);
+    } else {
+      Wake();
+    }
     return;
   }
   // Empty, or JavaScript refused to run several times in a row: go idle. The
   // environment is then normally on its way out and teardown drops the rest;
   // if it is not, the next death wakes the queue again.
   armed_ = false;
-  uv_unref(reinterpret_cast<uv_handle_t*>(&wakeup_->handle));
 }
 
-void Queue::OnHandleClosed(uv_handle_t* handle) {
-  Wakeup* wakeup = static_cast<Wakeup*>(handle->data);
-  if (wakeup->on_closed != nullptr) wakeup->on_closed(wakeup->on_closed_data);
-  delete wakeup;
-}
-
-void Queue::Close(napi_env env, void (*on_closed)(void*), void* data) {
-  if (closed_) return;
+void Queue::Close(napi_env env) {
   closed_ = true;
+  armed_ = false;
   items_.clear();
-  head_ = sorted_end_ = 0;
-  if (deliver_ != nullptr) napi_delete_reference(env, deliver_);
-  if (receiver_ != nullptr) napi_delete_reference(env, receiver_);
-  if (async_context_ != nullptr) napi_async_destroy(env, async_context_);
-  deliver_ = receiver_ = nullptr;
-  async_context_ = nullptr;
-
-  Wakeup* wakeup = wakeup_;
-  wakeup_ = nullptr;
-  if (wakeup == nullptr) {
-    if (on_closed != nullptr) on_closed(data);
-    return;
+  head_ = run_start_ = 0;
+  stamps_.clear();
+  for (napi_ref* ref : {&deliver_, &receiver_, &schedule_, &slice_fn_}) {
+    if (*ref != nullptr) DeleteReference(env, *ref);
+    *ref = nullptr;
   }
-  wakeup->queue = nullptr;
-  wakeup->on_closed = on_closed;
-  wakeup->on_closed_data = data;
-  uv_close(reinterpret_cast<uv_handle_t*>(&wakeup->handle), OnHandleClosed);
+  if (async_context_ != nullptr) {
+    // Fails only for invalid arguments; the context was made by napi_async_init.
+    const napi_status status = napi_async_destroy(env, async_context_);
+    ADDCLEANUP_ASSERT(status == napi_ok);
+    static_cast<void>(status);
+    async_context_ = nullptr;
+  }
+  if (wake_ != nullptr) {
+    // Abort: pending wake-ups are dropped and the function closes with the
+    // environment. It may already be closing (Node's own cleanup hook for it
+    // can run before ours); releasing it then changes nothing, and it is not
+    // freed before the hooks have all run, so the call is safe either way.
+    static_cast<void>(napi_release_threadsafe_function(wake_, napi_tsfn_abort));
+    wake_ = nullptr;
+  }
 }
 
 }  // namespace addcleanup

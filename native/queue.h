@@ -1,25 +1,39 @@
-// The hand-off from the garbage collector to the event loop.
+// The hand-off from the garbage collector to the event loop, with Node-API
+// alone (no libuv call: the addon also loads where Node-API exists without
+// libuv).
 //
-// Registry finalizers push the slots of dead objects here. A libuv async
-// handle wakes the loop, and the drain calls the JavaScript
-// `deliver(slots: Uint32Array, waitedMs: number)` once per batch of slots,
-// through napi_make_callback so that
-// each batch is an ordinary top-level callback: async hooks see it, and
-// process.nextTick callbacks and microtasks queued by cleanups run when it
-// returns. The drain yields back to the loop after a time budget, so a large
-// backlog is delivered in slices instead of one long block.
+// Registry finalizers push the slots of dead objects here, possibly from
+// inside the GC (native/runtime.h). Push touches native memory only, and on
+// the first death after the queue went idle it wakes the loop through a
+// thread-safe function, the one Node-API wake-up that may be triggered from
+// anywhere. On the loop, the wake-up runs the first slice, and each slice
+// that leaves work schedules the next one with the `schedule` function given
+// to Start (setImmediate from node:timers, captured by lib/core.ts at load).
+// A slice calls the JavaScript
+// `deliver(slots: Uint32Array, waitedMs: number)` once per batch of at most
+// kBatchSize slots, through napi_make_callback so that async hooks see each
+// batch as an "addcleanup" callback, and stops after kMaxBatchesPerSlice
+// batches or kSliceNs, whichever comes first; what is left goes to the next
+// slice, one loop turn later. The first slice after a wake-up runs in the
+// poll phase and delivers one batch (a few deaths are delivered as soon as
+// possible); the slice it schedules runs in the same turn's check phase; from
+// then on one slice per turn. A mass death is therefore delivered in short
+// slices, at most kMaxBatchesPerSlice + 1 batches per loop turn, between
+// which the loop runs everything else.
 //
-// Keep-alive: the handle is unref'd whenever the queue is empty, so watching
-// live objects never keeps a thread alive; while cleanups are queued it is
-// ref'd, so they run before a natural exit.
+// Keep-alive: while idle, nothing here is ref'd, so watching live objects
+// never keeps a thread alive. From the first queued death until the queue is
+// empty again, first the thread-safe function (ref'd by Push) and then the
+// pending immediate keep the loop alive, so queued cleanups run before a
+// natural exit, as FinalizationRegistry callbacks do.
 #ifndef ADDCLEANUP_QUEUE_H_
 #define ADDCLEANUP_QUEUE_H_
 
 #include <node_api.h>
-#include <uv.h>
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <vector>
 
 namespace addcleanup {
@@ -28,69 +42,81 @@ class Registry;
 
 class Queue {
  public:
-  // Ids handed to one `deliver` call.
+  // Slots handed to one `deliver` call.
   static constexpr size_t kBatchSize = 1024;
-  // How long one wake-up may keep delivering before it yields to the loop.
-  static constexpr uint64_t kSliceNs = 4 * 1000 * 1000;
-  // A drain sorts what was queued since the previous one by slot when there
-  // are at least this many (smaller backlogs gain nothing from it).
+  // A slice delivers at most this many batches...
+  static constexpr size_t kMaxBatchesPerSlice = 8;
+  // ...and starts no new batch after this long.
+  static constexpr uint64_t kSliceNs = 2 * 1000 * 1000;
+  // A slice sorts what was queued since the previous one by slot when it
+  // came out of order and is at least this long (smaller runs gain nothing).
   static constexpr size_t kSortThreshold = 4096;
   // Consecutive failed batches (JavaScript refusing to run) before the queue
   // stops retrying on its own.
   static constexpr int kMaxFailures = 3;
+  // A time stamp is taken at the first death after each slice and again
+  // every this many deaths (a clock read per death would cost ~20 ns each
+  // inside the GC).
+  static constexpr uint64_t kStampEvery = 4096;
 
   explicit Queue(Registry& registry) : registry_(registry) {}
   Queue(const Queue&) = delete;
   Queue& operator=(const Queue&) = delete;
 
-  // Binds the queue to its environment and to the JavaScript `deliver`
-  // function. On failure nothing is left allocated.
-  napi_status Start(napi_env env, napi_value deliver);
-  bool started() const { return wakeup_ != nullptr; }
+  // Binds the queue to its environment, to the JavaScript `deliver` function
+  // and to `schedule(fn)`, which must run fn on a later turn of the loop
+  // (nullptr: the wake-up itself is reused, which does not yield to the
+  // loop between slices). On failure nothing is left allocated.
+  napi_status Start(napi_env env, napi_value deliver, napi_value schedule);
+  bool started() const { return wake_ != nullptr; }
 
-  // Queues the slot of an object that died. Loop thread only.
+  // Queues the slot of an object that died. Owning thread only; may run
+  // inside the GC.
   void Push(uint32_t slot);
 
   // Environment teardown: drops what is queued (no JavaScript may run any
-  // more), releases the JavaScript references and closes the libuv handle.
-  // `on_closed(data)` is called once the handle is closed, possibly before
-  // Close returns when there is no handle.
-  void Close(napi_env env, void (*on_closed)(void*), void* data);
+  // more), releases the JavaScript references and the thread-safe function.
+  void Close(napi_env env);
 
   size_t size() const { return items_.size() - head_; }
 
  private:
-  struct Wakeup;
-
-  // A queued slot and the loop time (ms, relative to base_ms_) at which its
-  // object was found dead, so a batch can tell how long it waited.
-  struct Item {
-    uint32_t slot;
-    uint32_t queued_at;
+  struct Stamp {
+    uint64_t seq;  // the push sequence number of the first slot it covers
+    uint64_t ns;   // monotonic clock, nanoseconds: never wraps
   };
 
-  static void OnWake(uv_async_t* handle);
-  static void OnHandleClosed(uv_handle_t* handle);
-  void Drain();
-  static void SortBySlot(Item* items, size_t count);
+  static uint64_t NowNs();
+  static void OnWake(napi_env env, napi_value js_callback, void* context, void* data);
+  static napi_value OnSlice(napi_env env, napi_callback_info info);
+  void Wake();
+  void ScheduleSlice(napi_env env);
+  void RunSlice(napi_env env, size_t max_batches);
+  void SortNewRun();
+  static void SortBySlot(uint32_t* slots, size_t count);
+  // How long the slot with push sequence number `seq` has waited, in ms.
+  double WaitedMs(uint64_t seq, uint64_t now_ns);
   // Delivers items_[head_, head_ + count) in one JavaScript call.
   napi_status DeliverBatch(napi_value deliver, napi_value receiver, size_t count);
-  void Arm();
 
   Registry& registry_;
   napi_env env_ = nullptr;
   napi_ref deliver_ = nullptr;
   napi_ref receiver_ = nullptr;
+  napi_ref schedule_ = nullptr;
+  napi_ref slice_fn_ = nullptr;
   napi_async_context async_context_ = nullptr;
-  Wakeup* wakeup_ = nullptr;
-  uv_loop_t* loop_ = nullptr;
-  uint64_t base_ms_ = 0;
-  std::vector<Item> items_;
+  napi_threadsafe_function wake_ = nullptr;
+  std::vector<uint32_t> items_;
   size_t head_ = 0;
-  size_t sorted_end_ = 0;  // items_[.., sorted_end_) were sorted (or seen) by a drain
+  size_t run_start_ = 0;    // items_[run_start_, ..) arrived since the last slice
+  bool run_sorted_ = true;  // ...in ascending slot order
+  uint64_t pushed_ = 0;     // push sequence number of the next slot
+  std::deque<Stamp> stamps_;
+  bool stamp_open_ = false;  // the newest stamp covers the next push
   int failures_ = 0;
-  bool armed_ = false;
-  bool draining_ = false;
+  bool armed_ = false;  // a wake-up or a slice is on its way
+  bool slicing_ = false;
   bool closed_ = false;
 };
 

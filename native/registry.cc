@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <limits>
+#include <new>
 
 #include "checks.h"
 #include "queue.h"
@@ -27,25 +28,32 @@ bool Registry::AcquireSlot(napi_env env, uint32_t* slot, napi_status* status) {
     free_.pop_back();
     return true;
   }
-  if (slots_.size() >= std::numeric_limits<uint32_t>::max()) {
+  if (slot_count_ == std::numeric_limits<uint32_t>::max()) {
     *status = napi_generic_failure;
     return false;
   }
   // A new slot needs its word before anything can happen to it. The page
   // provider is JavaScript: if it registered objects itself, the table has
   // grown meanwhile, so coverage is checked again afterwards.
-  if ((*status = EnsurePages(env, slots_.size() + 1)) != napi_ok) return false;
-  if (new_page_ != nullptr && pages_.size() * kPageSize < slots_.size() + 1) {
+  if ((*status = EnsurePages(env, size_t{slot_count_} + 1)) != napi_ok) return false;
+  if (new_page_ != nullptr && pages_.size() * kPageSize < size_t{slot_count_} + 1) {
     *status = napi_generic_failure;
     return false;
   }
-  *slot = static_cast<uint32_t>(slots_.size());
-  slots_.emplace_back();
+  if (slot_count_ == slot_pages_.size() * kPageSize) {
+    Slot* page = new (std::nothrow) Slot[kPageSize];
+    if (page == nullptr) {
+      *status = napi_generic_failure;
+      return false;
+    }
+    slot_pages_.emplace_back(page);
+  }
+  *slot = slot_count_++;
   return true;
 }
 
 void Registry::FreeSlot(uint32_t slot) {
-  Slot& s = slots_[slot];
+  Slot& s = At(slot);
   s.ref = nullptr;
   if (s.generation == kMaxGeneration) {
     s.state = State::kRetired;
@@ -69,12 +77,12 @@ int32_t Registry::WordFor(uint32_t generation, State state) {
 
 void Registry::Mirror(uint32_t slot) {
   int32_t* word = WordOf(slot);
-  if (word != nullptr) *word = WordFor(slots_[slot].generation, slots_[slot].state);
+  if (word != nullptr) *word = WordFor(At(slot).generation, At(slot).state);
 }
 
 bool Registry::StoppedByJs(uint32_t slot) const {
   const int32_t* word = WordOf(slot);
-  return word != nullptr && *word == WordFor(slots_[slot].generation, State::kStopped);
+  return word != nullptr && *word == WordFor(At(slot).generation, State::kStopped);
 }
 
 napi_status Registry::EnsurePages(napi_env env, size_t count) {
@@ -116,7 +124,7 @@ napi_status Registry::EnsurePages(napi_env env, size_t count) {
     // A page is filled before it is used: JavaScript may have written anything.
     const uint32_t first = static_cast<uint32_t>((pages_.size() - 1) * kPageSize);
     for (uint32_t i = 0; i < kPageSize; i++) pages_.back()[i] = 0;
-    for (uint32_t slot = first; slot < slots_.size() && slot < first + kPageSize; slot++) {
+    for (uint32_t slot = first; slot < slot_count_ && slot < first + kPageSize; slot++) {
       Mirror(slot);
     }
   }
@@ -127,16 +135,16 @@ napi_status Registry::EnablePages(napi_env env, napi_value new_page) {
   if (new_page_ != nullptr || tearing_down_) return napi_generic_failure;
   napi_status status = napi_create_reference(env, new_page, 1, &new_page_);
   if (status != napi_ok) return status;
-  status = EnsurePages(env, slots_.size());
+  status = EnsurePages(env, slot_count_);
   if (status != napi_ok) ReleasePages(env);  // back to words off
   return status;
 }
 
 void Registry::ReleasePages(napi_env env) {
   pages_.clear();
-  for (napi_ref ref : page_refs_) napi_delete_reference(env, ref);
+  for (napi_ref ref : page_refs_) DeleteReference(env, ref);
   page_refs_.clear();
-  if (new_page_ != nullptr) napi_delete_reference(env, new_page_);
+  if (new_page_ != nullptr) DeleteReference(env, new_page_);
   new_page_ = nullptr;
 }
 
@@ -144,14 +152,24 @@ void Registry::BeginTeardown(napi_env env) {
   tearing_down_ = true;
   // References whose finalizer has run but which were not deleted yet (their
   // slot queued, in delivery or stopped): the queue is about to drop its
-  // contents and no reap will come. Pending ones are Node's to finalize next.
-  for (Slot& s : slots_) {
+  // contents and no reap will come. Pending ones are the runtime's to
+  // finalize next; DeleteAllReferences deletes them afterwards.
+  for (uint32_t slot = 0; slot < slot_count_; slot++) {
+    Slot& s = At(slot);
     if (s.ref != nullptr && s.state != State::kPending) {
-      napi_delete_reference(env, s.ref);
+      DeleteReference(env, s.ref);
       s.ref = nullptr;
     }
   }
   ReleasePages(env);
+}
+
+void Registry::DeleteAllReferences(napi_env env) {
+  for (uint32_t slot = 0; slot < slot_count_; slot++) {
+    Slot& s = At(slot);
+    if (s.ref != nullptr) DeleteReference(env, s.ref);
+    s.ref = nullptr;
+  }
 }
 
 napi_status Registry::Add(napi_env env, napi_value target, double* id) {
@@ -168,12 +186,14 @@ napi_status Registry::Add(napi_env env, napi_value target, double* id) {
   if (status != napi_ok) {
     // Nothing was registered: hand the slot back without burning a
     // generation, since no id for it ever left this function.
-    slots_[slot].state = State::kFree;
+    At(slot).state = State::kFree;
     free_.push_back(slot);
     return status;
   }
 
-  Slot& s = slots_[slot];
+  // The slot is read again only now: a GC inside napi_add_finalizer may have
+  // run other finalizers, never this slot's (it had no reference yet).
+  Slot& s = At(slot);
   s.ref = ref;
   s.state = State::kPending;
   Mirror(slot);
@@ -185,15 +205,16 @@ napi_status Registry::Add(napi_env env, napi_value target, double* id) {
 bool Registry::Stop(napi_env env, double id) {
   uint32_t slot, generation;
   if (!DecodeId(id, &slot, &generation)) return false;
-  if (slot >= slots_.size()) return false;
-  Slot& s = slots_[slot];
+  if (slot >= slot_count_) return false;
+  Slot& s = At(slot);
   if (s.generation != generation || s.state != State::kPending) return false;
   if (StoppedByJs(slot)) return false;  // stopped already, waiting for its reap
 
   // Deleting the reference cancels its finalizer, including one that Node has
-  // already scheduled but not yet run: from here on, the death of the object
-  // can no longer reach us.
-  napi_delete_reference(env, s.ref);
+  // already scheduled but not yet run (deferred mode): from here on, the
+  // death of the object can no longer reach us. (Inside the GC, the finalizer
+  // of a pending slot would have made it kQueued before we got here.)
+  DeleteReference(env, s.ref);
   pending_--;
   FreeSlot(slot);
   return true;
@@ -202,42 +223,42 @@ bool Registry::Stop(napi_env env, double id) {
 void Registry::Reap(napi_env env, const uint32_t* slots, size_t count) {
   for (size_t i = 0; i < count; i++) {
     const uint32_t slot = slots[i];
-    if (slot >= slots_.size()) continue;
-    Slot& s = slots_[slot];
+    if (slot >= slot_count_) continue;
+    Slot& s = At(slot);
     if (s.state == State::kPending && StoppedByJs(slot)) {
       // As in Stop: this also cancels a finalizer that Node has scheduled.
-      napi_delete_reference(env, s.ref);
+      DeleteReference(env, s.ref);
       pending_--;
       FreeSlot(slot);
     } else if (s.state == State::kStopped) {
-      napi_delete_reference(env, s.ref);  // finalized, not yet deleted
+      DeleteReference(env, s.ref);  // finalized, not yet deleted
       FreeSlot(slot);
     }
   }
 }
 
 void Registry::BeginDelivery(uint32_t slot) {
-  ADDCLEANUP_ASSERT(slot < slots_.size());
-  ADDCLEANUP_ASSERT(slots_[slot].state == State::kQueued);
-  slots_[slot].state = State::kDelivering;
+  ADDCLEANUP_ASSERT(slot < slot_count_);
+  ADDCLEANUP_ASSERT(At(slot).state == State::kQueued);
+  At(slot).state = State::kDelivering;
   Mirror(slot);
   queued_--;
 }
 
 void Registry::Release(napi_env env, uint32_t slot) {
-  ADDCLEANUP_ASSERT(slot < slots_.size());
-  ADDCLEANUP_ASSERT(slots_[slot].state == State::kDelivering);
-  napi_delete_reference(env, slots_[slot].ref);  // finalized, not yet deleted
+  ADDCLEANUP_ASSERT(slot < slot_count_);
+  ADDCLEANUP_ASSERT(At(slot).state == State::kDelivering);
+  DeleteReference(env, At(slot).ref);  // finalized, not yet deleted
   FreeSlot(slot);
 }
 
 napi_status Registry::CollectLive(napi_env env, napi_value slots_out, napi_value targets_out) {
   uint32_t n = 0;
-  for (uint32_t slot = 0; slot < slots_.size(); slot++) {
-    const Slot& s = slots_[slot];
-    if (s.state != State::kPending || StoppedByJs(slot)) continue;
+  for (uint32_t slot = 0; slot < slot_count_; slot++) {
+    // Re-read on every iteration: the allocations below may run finalizers.
+    if (At(slot).state != State::kPending || StoppedByJs(slot)) continue;
     napi_value target = nullptr, index;
-    napi_status status = napi_get_reference_value(env, s.ref, &target);
+    napi_status status = napi_get_reference_value(env, At(slot).ref, &target);
     if (status != napi_ok) return status;
     // Dead but not yet finalized: nothing to report for it.
     if (target == nullptr) continue;
@@ -251,11 +272,12 @@ napi_status Registry::CollectLive(napi_env env, napi_value slots_out, napi_value
   return napi_ok;
 }
 
-void Registry::OnCollected(napi_env env, void* data, void* hint) {
+// May run inside the garbage collector (see the header): native memory only.
+void Registry::OnCollected(napi_env /*env*/, void* data, void* hint) {
   Registry* self = static_cast<Registry*>(hint);
   const uint32_t slot = static_cast<uint32_t>(reinterpret_cast<uintptr_t>(data));
-  ADDCLEANUP_ASSERT(slot < self->slots_.size());
-  Slot& s = self->slots_[slot];
+  ADDCLEANUP_ASSERT(slot < self->slot_count_);
+  Slot& s = self->At(slot);
   ADDCLEANUP_ASSERT(s.state == State::kPending);
 
   self->pending_--;
@@ -263,20 +285,15 @@ void Registry::OnCollected(napi_env env, void* data, void* hint) {
   if (self->tearing_down_) {
     // Environment teardown finalizes every live reference. The cleanup must
     // not run (JavaScript is refused now) and its JS half dies with the
-    // context; only the native slot is left, freed with the table. The
-    // reference is ours (it was created with a result pointer), and Node-API
-    // allows deleting it from its own finalizer.
-    napi_delete_reference(env, s.ref);
-    s.ref = nullptr;
-    s.state = State::kFree;
+    // context; the reference, ours to delete (it was created with a result
+    // pointer), is deleted by DeleteAllReferences, outside any GC.
+    s.state = State::kQueued;
     return;
   }
 
-  // Node runs every Node-API finalizer of a collection in one go, in one
-  // native immediate, so this does the least it can: the reference (already
-  // empty: its object is gone) is deleted later, in the queue's time-sliced
-  // drain (Release) or in the reap of a stopped slot; at teardown, by
-  // BeginTeardown.
+  // The reference (already empty: its object is gone) is deleted later, on
+  // the loop: in the queue's sliced drain (Release) or in the reap of a
+  // stopped slot; at teardown, by BeginTeardown or DeleteAllReferences.
 
   if (self->StoppedByJs(slot)) {
     // Stopped before its object died: nothing to run. The slot stays out of

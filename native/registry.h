@@ -2,12 +2,20 @@
 // reference whose finalizer tells us that the registration's object died.
 //
 // Threading: everything here runs on the thread of the environment that owns
-// the table (the main thread or one worker). Node-API finalizers of
-// non-experimental modules are not run inside the GC: Node defers them to a
-// SetImmediate on the same thread, all of a collection's in one go. So the
-// finalizer does the least it can: it never calls JavaScript, and it does not
-// even delete its (now empty) reference; it only moves the slot to the queue,
-// whose time-sliced drain deletes the reference after the cleanup ran.
+// the table (the main thread or one worker). The finalizer (OnCollected) may
+// run inside the garbage collector itself: the addon declares the
+// experimental Node-API version where the runtime then calls finalizers
+// directly from the GC (native/runtime.h). Elsewhere the runtime defers them
+// to one native immediate per collection. The finalizer is written for the
+// stricter case: it touches only this table's native memory, the state words
+// (plain memory) and the queue's native wake-up; it never calls JavaScript
+// nor any Node-API function that could allocate on the JavaScript heap, and
+// it does not delete its (now empty) reference: that happens on the loop,
+// after the cleanup ran (Release), in a reap, or at teardown.
+//
+// Because the finalizer can run at any allocation, every other method here
+// re-reads slot state after each Node-API call that allocates (a GC there may
+// have queued any pending slot), and never holds a Slot& across such a call.
 //
 // State words: when `setup` gives it a page provider, the table mirrors every
 // slot's (generation, state) into an Int32Array word that JavaScript reads,
@@ -28,6 +36,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 namespace addcleanup {
@@ -93,11 +102,15 @@ class Registry {
   // strongly, so the caller must drop them promptly.
   napi_status CollectLive(napi_env env, napi_value slots_out, napi_value targets_out);
 
-  // From the environment cleanup hook on: finalizers only free native memory
+  // From the environment cleanup hook on: finalizers only mark their slot
   // and queue nothing, since no JavaScript may run any more. The pages are
   // released here, while references may still be deleted; no word is written
   // after this.
   void BeginTeardown(napi_env env);
+
+  // Last step, from the instance-data finalizer (every finalizer has run by
+  // then): deletes the references that are still held.
+  void DeleteAllReferences(napi_env env);
 
   size_t pending() const { return pending_; }
   size_t queued() const { return queued_; }
@@ -110,7 +123,8 @@ class Registry {
     kFree = 0,        // on the free list
     kPending = 1,     // watching a live object; `ref` is set
     kQueued = 2,      // object found dead; cleanup handed to the queue, not yet
-                      // run; `ref` is finalized but not yet deleted
+                      // run; `ref` is finalized but not yet deleted (also the
+                      // state of a slot finalized during teardown)
     kDelivering = 3,  // handed to JavaScript in the current batch (same `ref`)
     kStopped = 4,     // stopped by JavaScript, object found dead since: `ref`
                       // is finalized, the slot waits for its `reap`
@@ -128,6 +142,13 @@ class Registry {
   // memory of its own beyond its slot), `hint` is the Registry.
   static void OnCollected(napi_env env, void* data, void* hint);
 
+  // Slots live in pages of kPageSize that never move: growing the table
+  // copies nothing and wastes no capacity.
+  Slot& At(uint32_t slot) { return slot_pages_[slot >> kPageBits][slot & (kPageSize - 1)]; }
+  const Slot& At(uint32_t slot) const {
+    return slot_pages_[slot >> kPageBits][slot & (kPageSize - 1)];
+  }
+
   bool AcquireSlot(napi_env env, uint32_t* slot, napi_status* status);
   void FreeSlot(uint32_t slot);
   // Asks JavaScript for pages until `count` slots have a word.
@@ -144,7 +165,8 @@ class Registry {
   bool StoppedByJs(uint32_t slot) const;
 
   Queue* const queue_;
-  std::vector<Slot> slots_;
+  std::vector<std::unique_ptr<Slot[]>> slot_pages_;
+  uint32_t slot_count_ = 0;  // slots ever handed out: [0, slot_count_) exist
   std::vector<uint32_t> free_;
   napi_ref new_page_ = nullptr;      // the page provider; set while the words are on
   std::vector<int32_t*> pages_;      // word storage, one pointer per page

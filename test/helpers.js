@@ -6,6 +6,8 @@ const assert = require('node:assert/strict');
 const { spawn } = require('node:child_process');
 const path = require('node:path');
 
+const { afterFinalizers } = require('./fixtures/child-util');
+
 const ROOT = path.join(__dirname, '..');
 
 function requireGc() {
@@ -155,6 +157,7 @@ module.exports = {
   requireGc,
   turn,
   turns,
+  afterFinalizers,
   collect,
   until,
   settle,

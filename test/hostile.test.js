@@ -348,8 +348,11 @@ describe('hostile: the state words of stop() (fresh instances with page provider
     const { garbage: g } = await pages();
     assert.equal(g.pages, 2);
     assert.deepEqual(g.countsBefore, [5000, 0]);
-    assert.ok(g.countsAfterFirstReap[0] < 5000 && g.countsAfterFirstReap[0] > 0, `precondition: the garbage stopped some (${g.countsAfterFirstReap})`);
-    assert.equal(g.delivered + g.stops, g.countsAfterFirstReap[0], 'registrations lost or counted twice');
+    // Pending plus queued: where finalizers run inside the GC, a collection
+    // during the reap's own allocations may already have queued the dead half.
+    const alive = g.countsAfterFirstReap[0] + g.countsAfterFirstReap[1];
+    assert.ok(alive < 5000 && alive > 0, `precondition: the garbage stopped some (${g.countsAfterFirstReap})`);
+    assert.equal(g.delivered + g.stops, alive, 'registrations lost or counted twice');
     assert.ok(g.delivered > 0 && g.stops > 0);
     assert.equal(g.deliveredAtMostOnce, true);
     assert.deepEqual(g.countsEnd, [0, 0]);

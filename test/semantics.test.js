@@ -9,7 +9,7 @@ const v8 = require('node:v8');
 const vm = require('node:vm');
 const workerThreads = require('node:worker_threads');
 const { AsyncLocalStorage, executionAsyncId } = require('node:async_hooks');
-const { requireGc, turn, turns, until, settle, inScope } = require('./helpers');
+const { requireGc, turn, turns, afterFinalizers, until, settle, inScope } = require('./helpers');
 const { addCleanup, Cleanup } = require('..');
 
 // helpers.js already refuses to load without --expose-gc; keep the explicit
@@ -402,12 +402,11 @@ describe('point 5: stop()', function () {
     let queued = false;
     for (const probe of probes) {
       gc();
-      // One turn: in the check phase Node runs its deferred Node-API
-      // finalizers (native immediates) before our setImmediate, so the
-      // object's registrations are queued now; the queue itself only fires in
-      // the next poll phase.
-      await turn();
-      assert.equal(count, 0, 'the cleanup ran within the check phase of the finalizers (expected a later poll phase)');
+      // The object's registrations are queued now (by gc() itself, or in
+      // this turn's check phase where finalizers are deferred); the queue
+      // only delivers in the next poll phase.
+      await afterFinalizers();
+      assert.equal(count, 0, 'the cleanup ran before the poll phase after its finalizer');
       if (probe.stop() === false) {
         queued = true;
         break;

@@ -1,0 +1,47 @@
+#include "runtime.h"
+
+#include <node_api.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#ifdef _WIN32
+#include <windows.h>
+#else
+#include <dlfcn.h>
+#endif
+
+namespace addcleanup {
+namespace {
+
+// Set once, while the runtime loads the module (before any environment of
+// this process can use it); every later load of the same file in this
+// process makes the same choice, so all instances agree.
+bool g_finalizers_in_gc = false;
+
+// Whether the process (the runtime's executable and what it has loaded)
+// exports `name`. Looked up, never linked: a runtime without it must still
+// load the addon.
+bool ProcessExports(const char* name) {
+#ifdef _WIN32
+  return GetProcAddress(GetModuleHandleW(nullptr), name) != nullptr;
+#else
+  return dlsym(RTLD_DEFAULT, name) != nullptr;
+#endif
+}
+
+bool ForcedDeferred() {
+  const char* value = std::getenv("ADDCLEANUP_DEFERRED_FINALIZERS");
+  return value != nullptr && std::strcmp(value, "1") == 0;
+}
+
+}  // namespace
+
+int32_t ChooseModuleApiVersion() {
+  g_finalizers_in_gc = !ForcedDeferred() && ProcessExports("node_api_post_finalizer");
+  return g_finalizers_in_gc ? NAPI_VERSION_EXPERIMENTAL : 8;
+}
+
+bool FinalizersRunInGc() { return g_finalizers_in_gc; }
+
+}  // namespace addcleanup
