@@ -236,8 +236,10 @@ export function drainCleanups(options?: DrainOptions): Promise<boolean> {
       }, timeoutMs);
       timer.unref();
     }
-    // One turn first: Node runs the finalizers of objects that a collection
-    // has already found dead in an immediate, which puts them in the queue.
+    // One turn first: where the runtime defers finalizers, it runs those of
+    // objects a collection has already found dead in an immediate, which
+    // puts them in the queue. (Where they run inside the GC, they are queued
+    // already, and the turn costs nothing more than a turn.)
     setImmediate(() => {
       if (idle()) wake();
       // Otherwise the queue is armed (and keeps the loop alive): the batch

@@ -45,12 +45,17 @@ class Queue {
   // Slots handed to one `deliver` call.
   static constexpr size_t kBatchSize = 1024;
   // A slice delivers at most this many batches...
-  static constexpr size_t kMaxBatchesPerSlice = 8;
+  static constexpr size_t kMaxBatchesPerSlice = 16;
   // ...and starts no new batch after this long.
   static constexpr uint64_t kSliceNs = 2 * 1000 * 1000;
-  // A slice sorts what was queued since the previous one by slot when it
-  // came out of order and is at least this long (smaller runs gain nothing).
+  // A slice sorts what was queued since the previous one by slot when it is
+  // at least this long (smaller runs gain nothing) and came in random order:
+  // more than one descent per kSortDescentSpan slots. The engine's own order
+  // (finalizers called from the GC) is ascending runs of a few hundred slots,
+  // about one descent per 256; a hash set's order (deferred finalizers) has
+  // one descent every other slot.
   static constexpr size_t kSortThreshold = 4096;
+  static constexpr size_t kSortDescentSpan = 16;
   // Consecutive failed batches (JavaScript refusing to run) before the queue
   // stops retrying on its own.
   static constexpr int kMaxFailures = 3;
@@ -109,9 +114,9 @@ class Queue {
   napi_threadsafe_function wake_ = nullptr;
   std::vector<uint32_t> items_;
   size_t head_ = 0;
-  size_t run_start_ = 0;    // items_[run_start_, ..) arrived since the last slice
-  bool run_sorted_ = true;  // ...in ascending slot order
-  uint64_t pushed_ = 0;     // push sequence number of the next slot
+  size_t run_start_ = 0;     // items_[run_start_, ..) arrived since the last slice
+  size_t run_descents_ = 0;  // ...with this many slots below their predecessor
+  uint64_t pushed_ = 0;      // push sequence number of the next slot
   std::deque<Stamp> stamps_;
   bool stamp_open_ = false;  // the newest stamp covers the next push
   int failures_ = 0;

@@ -10,7 +10,7 @@ const { binding } = require('../dist/binding');
 const gc = requireGc();
 const SPAN = 2 ** 32;
 const BATCH = 1024; // Queue::kBatchSize
-const BATCHES_PER_TURN = 8 + 1; // Queue::kMaxBatchesPerSlice, plus the poll phase's one batch
+const BATCHES_PER_TURN = 16 + 1; // Queue::kMaxBatchesPerSlice, plus the poll phase's one batch
 const forcedDeferred = process.env.ADDCLEANUP_DEFERRED_FINALIZERS === '1';
 
 describe('engine: the hand-off from the GC to the event loop', function () {
@@ -34,7 +34,7 @@ describe('engine: the hand-off from the GC to the event loop', function () {
     assert.deepEqual(fresh.counts(), [0, 0]);
   });
 
-  it('a mass death of 10^6 is delivered in slices: every batch <= 1,024 slots, every loop turn <= 9 batches, each slot exactly once', async function () {
+  it('a mass death of 10^6 is delivered in slices: every batch <= 1,024 slots, every loop turn <= 17 batches, each slot exactly once', async function () {
     this.timeout(120000);
     const N = 1000000;
     const fresh = loadFresh();

@@ -1,9 +1,10 @@
 'use strict';
-// The native queue's delivery order (native/queue.cc). Node hands finalizers
-// over in hash-set order; a drain sorts a backlog of 4,096 or more slots by
-// slot number (a radix sort), so that the tables are walked sequentially.
-// Each backlog is sorted once: deaths queued after a drain started form a new
-// sorted run. Nothing may be lost or delivered twice by the sort.
+// The native queue's delivery order (native/queue.cc). Deferred finalizers
+// come in hash-set order; a slice sorts a random-looking backlog of 4,096 or
+// more slots by slot number (a radix sort), so that the tables are walked
+// sequentially. The engine's own order (finalizers inside the GC) is left as
+// it is. Each backlog is sorted once: deaths queued after a slice started form
+// a new run. Nothing may be lost or delivered twice by the sort.
 // Uses a fresh instance of the addon (process.dlopen) whose deliver function
 // records the slots it is given.
 const assert = require('node:assert/strict');
@@ -36,15 +37,53 @@ async function collectDelivered(batches, n) {
 }
 
 describe('native queue: delivery order and completeness', function () {
-  it('20,000 deaths in one gc(): delivered once each, in ascending slot order across all batches (the backlog is sorted)', async function () {
+  it('20,000 deaths in one gc() whose slots were handed out in random order: delivered once each, in ascending slot order across all batches (a random-looking backlog is sorted)', async function () {
     const { binding, batches } = freshInstance();
-    // Node hands the finalizers over in no particular order (the next test
-    // checks it): only the sort makes this ascending.
+    // Slots in random order: 20,000 registrations stopped in a shuffled
+    // order put their slots on the free list shuffled, and the next 20,000
+    // registrations take them back in that order. The engine's weak handles
+    // are freed in that same order, so another instance registers 20,000
+    // objects first and takes them: the backlog's handles are then new ones,
+    // in creation order, and their slots shuffled. Whichever way the runtime
+    // hands the finalizers over (the engine's handle order, or a hash set's),
+    // the backlog arrives in random slot order; only the sort makes it
+    // ascending.
+    const keep = [];
+    const first = [];
+    for (let i = 0; i < 20000; i++) {
+      keep.push({});
+      first.push(binding.register(keep[i]));
+    }
+    let seed = 7;
+    for (let i = first.length - 1; i > 0; i--) {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      const j = seed % (i + 1);
+      [first[i], first[j]] = [first[j], first[i]];
+    }
+    for (const id of first) assert.equal(binding.stop(id), true);
+    keep.length = 0;
+    const other = loadFresh();
+    const otherKeep = [];
+    for (let i = 0; i < 20000; i++) {
+      otherKeep.push({});
+      other.register(otherKeep[i]);
+    }
     const slots = registerDropped(binding, 20000);
+    assert.ok(!isAscending(slots), 'precondition: the slots were handed out in random order');
     const delivered = await collectDelivered(batches, 20000);
     assert.equal(delivered.length, 20000);
     assert.deepEqual(ascending(delivered), ascending(slots));
     assert.ok(isAscending(delivered), 'the backlog was not delivered in slot order');
+    assert.ok(batches.every((b) => b.length <= 1024));
+    assert.equal(otherKeep.length, 20000); // the other instance's objects lived until here
+  });
+
+  it('20,000 deaths of fresh slots in one gc(): delivered once each, in batches of at most 1,024', async function () {
+    const { binding, batches } = freshInstance();
+    const slots = registerDropped(binding, 20000);
+    const delivered = await collectDelivered(batches, 20000);
+    assert.equal(delivered.length, 20000);
+    assert.deepEqual(ascending(delivered), ascending(slots));
     assert.ok(batches.every((b) => b.length <= 1024));
   });
 
