@@ -165,3 +165,12 @@ if (shared) {
     });
   });
 }
+
+describe('stop(): globals replaced after the package loaded', function () {
+  it('SharedArrayBuffer and Int32Array replaced by look-alikes after load: new state pages are still right, every stop() works, no stopped cleanup runs', async function () {
+    const { runFixture, parseResult } = require('./helpers');
+    const result = await runFixture('stop-replaced-globals.js');
+    assertCleanExit(result);
+    assert.deepEqual(parseResult(result), { stopped: 5000, counted: 5000, ran: 0, pending: 0, queued: 0 });
+  });
+});
