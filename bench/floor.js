@@ -1,15 +1,20 @@
 'use strict';
-// The floor of the longest event-loop block when N watched objects die in one
-// gc(), for anything built on Node-API finalizers, beside addcleanup and
-// FinalizationRegistry (with a token, as in the main bench):
+// The floor of anything built on one Node-API reference with a finalizer per
+// watched object, beside addcleanup and FinalizationRegistry (with a token,
+// as in the main bench) and without one (FR-raw), for three figures:
+// registration of an already allocated object (ns per call), RSS per live
+// registration (the objects themselves excluded), and the longest event-loop
+// block when N watched objects die in one gc().
 //
 //   napi-empty   test/addon's watch(): napi_add_finalizer whose finalizer only
-//                counts, its reference not even deleted (the least a Node-API
-//                finalizer can cost: what remains is Node's own loop over
-//                its pending finalizers, in one native immediate)
-//   addcleanup   the package (the block is that same immediate; its own queue
-//                then delivers in 4 ms slices)
+//                counts, its reference not even deleted. The test addon is a
+//                plain Node-API 8 module: its finalizers are deferred by Node
+//                into one native immediate per collection, the block that
+//                addcleanup's engine avoids by having its finalizers called
+//                inside the GC (native/runtime.h).
+//   addcleanup   the package, through its public API
 //   fr-token     FinalizationRegistry, register(obj, { cleanup, arg }, token)
+//   fr-plain     FinalizationRegistry without a token, register(obj, i)
 //
 //   node bench/floor.js [--n=1000000] [--rounds=3]
 //
@@ -19,7 +24,7 @@ const path = require('node:path');
 const { median } = require('./stats');
 const { IMPLS } = require('./impls');
 
-const VARIANTS = ['napi-empty', 'addcleanup', 'fr-token'];
+const VARIANTS = ['napi-empty', 'addcleanup', 'fr-token', 'fr-plain'];
 
 let implementation;
 
@@ -42,12 +47,30 @@ function child(variant, n) {
     register = implementation.register;
     done = () => ran;
   }
-  let held = { objs: new Array(n), handles: new Array(n) };
-  for (let i = 0; i < n; i++) {
-    held.objs[i] = { i };
-    held.handles[i] = register(held.objs[i], i);
-  }
+  // Packed arrays; the objects are allocated and promoted before anything
+  // is measured, so that both figures are the registrations' alone (unlike
+  // the main bench's registration figure, allocation is not included).
+  const slots = (k) => Array.from({ length: k }, () => undefined);
+  const registerAll = (objs, handles, k) => {
+    for (let i = 0; i < k; i++) handles[i] = register(objs[i], i);
+  };
+  // In its own frame: the 2,000 warm-up objects are garbage once it returns,
+  // and they die in a gc() below (their cleanups are counted with the rest).
+  const warmUp = () => {
+    const objs = Array.from({ length: 2000 }, (_, i) => ({ i }));
+    registerAll(objs, slots(2000), 2000);
+  };
+  warmUp();
+  let held = { objs: Array.from({ length: n }, (_, i) => ({ i })), handles: slots(n) };
+  gc();
+  gc();
+  const rss0 = process.memoryUsage().rss;
+  const r0 = now();
+  registerAll(held.objs, held.handles, n);
+  const registerNs = ((now() - r0) * 1e6) / n;
   gc(); // promotes them; nothing dies
+  gc();
+  const rssPerReg = (process.memoryUsage().rss - rss0) / n;
   held = null;
   const t0 = now();
   gc();
@@ -59,9 +82,10 @@ function child(variant, n) {
     const t = now();
     maxGap = Math.max(maxGap, t - last);
     last = t;
-    if (done() < n && ++turns < 100000) return setImmediate(tick);
+    if (done() < n + 2000 && ++turns < 100000) return setImmediate(tick);
     release();
-    console.log(JSON.stringify({ variant, n, gcMs: t1 - t0, maxBlockMs: maxGap, allRan: done() >= n }));
+    const allRan = done() >= n + 2000; // the warm-up's objects die in the killing gc() too
+    console.log(JSON.stringify({ variant, n, registerNs, rssPerReg, gcMs: t1 - t0, maxBlockMs: maxGap, allRan }));
     process.exit(0);
   };
   setImmediate(tick);
@@ -83,17 +107,21 @@ async function main() {
       const line = out.stdout.trim().split('\n').pop();
       const result = JSON.parse(line);
       if (!result.allRan) throw new Error(`${variant}: not every finalizer or cleanup ran`);
-      results[variant].push(result.maxBlockMs);
+      results[variant].push(result);
     }
   }
-  console.log(
-    `longest loop block after one gc() killed N = ${n.toLocaleString('en-US')} watched objects (ms, median of ${rounds})`,
-  );
-  for (const v of VARIANTS) {
-    const m = median(results[v]);
-    console.log(
-      `  ${v.padEnd(11)} ${m.toFixed(1).padStart(8)}   (${results[v].map((x) => x.toFixed(0)).join(', ')})`,
-    );
+  const figures = [
+    ['registerNs', 'registration of an allocated object (ns per call)'],
+    ['rssPerReg', 'RSS per live registration (bytes)'],
+    ['maxBlockMs', 'longest loop block after one gc() killed them all (ms)'],
+  ];
+  console.log(`N = ${n.toLocaleString('en-US')} watched objects, medians of ${rounds} rounds`);
+  for (const [key, label] of figures) {
+    console.log(label);
+    for (const v of VARIANTS) {
+      const values = results[v].map((r) => r[key]);
+      console.log(`  ${v.padEnd(11)} ${median(values).toFixed(1).padStart(8)}   (${values.map((x) => x.toFixed(0)).join(', ')})`);
+    }
   }
 }
 

@@ -92,6 +92,22 @@ const IMPLS = {
     },
   },
 
+  // The floor of any design with one Node-API reference per watched object:
+  // test/addon's watch(), napi_add_finalizer with a finalizer that only
+  // counts (no cleanup, no arg, no handle, no table). It runs no user
+  // callback, so only the figures that do not need one are measured.
+  'napi-ref': {
+    label: 'Node-API ref',
+    hasStop: false,
+    optional: true,
+    experiments: ['register', 'memory', 'gcpause'],
+    load() {
+      const addon = require(require('../scripts/build-test-addon').ADDON_PATH);
+      // `silent`: nothing is ever delivered, so no figure waits for it.
+      return () => ({ register: (obj) => addon.watch(obj), stop: null, silent: true });
+    },
+  },
+
   // The package in debug mode (ADDCLEANUP_DEBUG=1): the cost of its checks.
   // Not in the default run; ask for it with --impls=addcleanup,addcleanup-debug.
   // Each child is a fresh process, so setting the variable before the first

@@ -51,7 +51,9 @@ function planJobs(options, runnable) {
     for (let round = 1; round <= options.rounds; round++) {
       for (const experiment of options.experiments) {
         // stop() is n/a for implementations without one: no child at all.
-        const here = runnable.filter((i) => experiment !== 'stop' || IMPLS[i].hasStop);
+        const here = runnable.filter(
+          (i) => (experiment !== 'stop' || IMPLS[i].hasStop) && (IMPLS[i].experiments?.includes(experiment) ?? true),
+        );
         for (const impl of orderFor(round - 1, here)) jobs.push({ n, round, experiment, impl });
       }
     }
@@ -141,6 +143,14 @@ async function main() {
 
   const facts = machineFacts(options);
   printFacts(facts, options);
+  // The Node-API floor needs the test addon (built on demand, like npm test).
+  if (options.impls.includes('napi-ref')) {
+    try {
+      await require('../scripts/build-test-addon').ensureTestAddon();
+    } catch (error) {
+      console.log(`  (the test addon did not build: ${String(error.message).split('\n')[0]})`);
+    }
+  }
   const availability = checkAvailability(options.impls);
   if (availability[SUBJECT] && !availability[SUBJECT].ok) {
     console.error('bench: addcleanup itself does not load; run "npm install" (it builds the addon) first.');

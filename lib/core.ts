@@ -16,7 +16,16 @@ import * as debug from './debug';
 
 type AnyCleanup = (arg: any) => void;
 
-export const SLOT_SPAN = 4294967296; // 2^32: an id is generation * 2^32 + slot
+const SLOT_SPAN = 4294967296; // 2^32: an id is generation * 2^32 + slot
+
+/**
+ * The slot of a registration id: its low 32 bits. `id >>> 0` is exact for
+ * every id (below 2^53) and compiles to a truncation, where `id % 2^32` on a
+ * non-Smi divisor calls into the floating-point remainder (~15 ns).
+ */
+export function slotOf(id: number): number {
+  return id >>> 0;
+}
 
 // Slots are grouped in pages of 4096, the page size of the native state words
 // (native/registry.h kPageBits); the JavaScript tables use the same split.
@@ -246,8 +255,8 @@ binding.setup(debug.enabled ? deliverDebug : deliverFast, sharedWords ? newPage 
  * found dead) and drops its cleanup and arg; false otherwise.
  */
 export function stopRegistration(id: number): boolean {
-  const generation = Math.floor(id / SLOT_SPAN);
-  const slot = id - generation * SLOT_SPAN;
+  const slot = slotOf(id);
+  const generation = (id - slot) / SLOT_SPAN; // exact: a power of two
   if (!sharedWords) {
     if (!binding.stop(id)) return false;
     forget(slot);

@@ -3,7 +3,6 @@
 // is lib/core.ts; the native half is native/.
 import { binding } from './binding';
 import {
-  SLOT_SPAN,
   addWaiter,
   argOf,
   argPages,
@@ -15,6 +14,7 @@ import {
   readCounts,
   remember,
   removeWaiter,
+  slotOf,
   stacks,
   stopRegistration,
 } from './core';
@@ -158,7 +158,7 @@ export function addCleanup<T extends object, S>(ptr: T, cleanup: (arg: S) => voi
 // Returns the new registration's id.
 function register(ptr: object, cleanup: (arg: any) => void, arg: unknown): number {
   const id = binding.register(ptr);
-  remember(id % SLOT_SPAN, cleanup, arg);
+  remember(slotOf(id), cleanup, arg);
   return id;
 }
 
@@ -176,7 +176,7 @@ function registerDebug(ptr: object, cleanup: (arg: any) => void, arg: unknown): 
   }
   const stack = debug.captureStack(addCleanup);
   const id = register(ptr, cleanup, arg);
-  stacks[id % SLOT_SPAN] = stack;
+  stacks[slotOf(id)] = stack;
   return id;
 }
 

@@ -123,19 +123,42 @@ Napi::Value Setup(const Napi::CallbackInfo& info) {
 }
 
 // register(target: object | function): number (the registration id)
-Napi::Value Register(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
+// Called once per addCleanup(), so it is written on raw Node-API: no
+// Napi::CallbackInfo (which copies up to six arguments and `this`), one
+// napi_typeof instead of three type tests.
+napi_value Register(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value target = nullptr;
+  void* data = nullptr;
+  if (napi_get_cb_info(env, info, &argc, &target, nullptr, &data) != napi_ok) return nullptr;
   // Node-API types an External (an object made by another addon with
   // napi_create_external) apart from objects; JavaScript sees an object.
-  if (info.Length() < 1 || !(info[0].IsObject() || info[0].IsFunction() || info[0].IsExternal())) {
-    return ThrowTypeError(env, "ERR_INVALID_ARG_TYPE",
-                          "The \"ptr\" argument must be of type object or function");
+  napi_valuetype type = napi_undefined;
+  if (argc < 1 || napi_typeof(env, target, &type) != napi_ok ||
+      !(type == napi_object || type == napi_function || type == napi_external)) {
+    ThrowTypeError(env, "ERR_INVALID_ARG_TYPE",
+                   "The \"ptr\" argument must be of type object or function");
+    return nullptr;
   }
   double id;
-  napi_status status = StateOf(info)->registry.Add(env, info[0], &id);
-  if (status == napi_array_expected) return ThrowBadPage(env);
-  if (status != napi_ok) return ThrowStatus(env, status, "registering the object");
-  return Napi::Number::New(env, id);
+  const napi_status status = static_cast<AddonState*>(data)->registry.Add(env, target, &id);
+  if (status == napi_array_expected) {
+    ThrowBadPage(env);
+    return nullptr;
+  }
+  if (status != napi_ok) {
+    ThrowStatus(env, status, "registering the object");
+    return nullptr;
+  }
+  napi_value result = nullptr;
+  if (napi_create_double(env, id, &result) != napi_ok) {
+    // Cannot happen for a number; if it did, the id is lost, so the
+    // registration must not stay behind: stop it at once.
+    static_cast<AddonState*>(data)->registry.Stop(env, id);
+    ThrowStatus(env, napi_generic_failure, "returning the id");
+    return nullptr;
+  }
+  return result;
 }
 
 // stop(id: number): boolean
@@ -265,7 +288,13 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     return exports;
   }
   exports.Set("setup", Napi::Function::New<Setup>(env, "setup", state));
-  exports.Set("register", Napi::Function::New<Register>(env, "register", state));
+  napi_value register_fn;
+  if (napi_create_function(env, "register", NAPI_AUTO_LENGTH, Register, state, &register_fn) !=
+      napi_ok) {
+    ThrowStatus(env, napi_generic_failure, "creating register");
+    return exports;
+  }
+  exports.Set("register", Napi::Value(env, register_fn));
   exports.Set("stop", Napi::Function::New<Stop>(env, "stop", state));
   exports.Set("reap", Napi::Function::New<Reap>(env, "reap", state));
   exports.Set("triggerUncaughtException", Napi::Function::New<TriggerUncaughtException>(
