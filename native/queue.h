@@ -47,7 +47,7 @@ class Queue {
   // A slice delivers at most this many batches...
   static constexpr size_t kMaxBatchesPerSlice = 16;
   // ...and starts no new batch after this long.
-  static constexpr uint64_t kSliceNs = 2 * 1000 * 1000;
+  static constexpr uint64_t kSliceNs = 1000 * 1000;
   // A slice sorts what was queued since the previous one by slot when it is
   // at least this long (smaller runs gain nothing) and came in random order:
   // more than one descent per kSortDescentSpan slots. The engine's own order
