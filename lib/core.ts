@@ -10,6 +10,7 @@
 // cannot hold strong references to primitives and strong native references to
 // JS values cost GC time. Both halves are dropped as soon as the cleanup has
 // run or been stopped.
+import { AsyncResource } from 'node:async_hooks';
 import { setImmediate as scheduleTurn } from 'node:timers';
 import { binding } from './binding';
 import * as debug from './debug';
@@ -151,7 +152,8 @@ function runSlotDebug(slot: number): boolean {
 }
 
 // Runs one batch of cleanups whose objects died. Called by the native queue
-// from the event loop, through napi_make_callback, never from inside the GC.
+// from the event loop (a slice is a top-level callback), never from inside
+// the GC.
 // The native side does not reuse the batch's slots until this returns, so a
 // cleanup that registers new objects cannot overwrite an entry that is still
 // to run. Each process uses one of runSlot and runSlotDebug (debug mode is
@@ -172,14 +174,19 @@ function deliverBatch(slots: Uint32Array, runOne: (slot: number) => boolean): vo
   wakeWaiters();
 }
 
+// Every batch runs inside this one async resource, made when the package
+// loads: async hooks and AsyncLocalStorage see cleanups as "addcleanup"
+// callbacks, never as part of whatever code triggered the collection.
+const resource = new AsyncResource('addcleanup');
+
 function deliverFast(slots: Uint32Array): void {
-  deliverBatch(slots, runSlot);
+  resource.runInAsyncScope(deliverBatch, undefined, slots, runSlot);
 }
 
 // Debug mode also warns about the batch's wait in the queue.
 function deliverDebug(slots: Uint32Array, waitedMs: number): void {
   if (waitedMs > debug.slowMs) debug.warnQueueDelay(waitedMs);
-  deliverBatch(slots, runSlotDebug);
+  resource.runInAsyncScope(deliverBatch, undefined, slots, runSlotDebug);
 }
 
 // The state words (native/registry.h): the native table mirrors each slot's

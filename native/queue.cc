@@ -18,16 +18,13 @@ napi_status Queue::Start(napi_env env, napi_value deliver, napi_value schedule) 
   ADDCLEANUP_ASSERT(!started() && !closed_);
   env_ = env;
   // Each step stores what it made at once, so that a failure anywhere can be
-  // undone by Close, which releases whatever is set.
-  // The receiver of every batch call doubles as the async resource, so that
-  // async_hooks and AsyncLocalStorage see cleanups as "addcleanup" callbacks.
-  napi_value receiver, name, slice_fn;
+  // undone by Close, which releases whatever is set. No async context of our
+  // own: `deliver` enters one in JavaScript (lib/core.ts), so that teardown
+  // needs no call that could run JavaScript or make V8 handles.
+  napi_value name, slice_fn;
   napi_status status;
-  if ((status = napi_create_object(env, &receiver)) != napi_ok ||
-      (status = napi_create_string_utf8(env, "addcleanup", NAPI_AUTO_LENGTH, &name)) != napi_ok ||
-      (status = napi_async_init(env, receiver, name, &async_context_)) != napi_ok ||
+  if ((status = napi_create_string_utf8(env, "addcleanup", NAPI_AUTO_LENGTH, &name)) != napi_ok ||
       (status = napi_create_reference(env, deliver, 1, &deliver_)) != napi_ok ||
-      (status = napi_create_reference(env, receiver, 1, &receiver_)) != napi_ok ||
       (schedule != nullptr &&
        (status = napi_create_reference(env, schedule, 1, &schedule_)) != napi_ok) ||
       (status = napi_create_function(env, "addcleanupSlice", NAPI_AUTO_LENGTH, OnSlice, this,
@@ -130,14 +127,14 @@ double Queue::WaitedMs(uint64_t seq, uint64_t now_ns) {
   return static_cast<double>(now_ns - stamps_.front().ns) / 1e6;
 }
 
-napi_status Queue::DeliverBatch(napi_value deliver, napi_value receiver, size_t count) {
+napi_status Queue::DeliverBatch(napi_value deliver, size_t count) {
   // A fresh buffer per batch: JavaScript may keep or alter the array it was
   // given without touching the queue, and the slots to release are read from
   // items_, never back from the array. items_ is only indexed, never pointed
   // into, across calls that allocate: a GC there may push (and reallocate).
   void* data = nullptr;
   napi_value argv[2];
-  napi_value buffer;
+  napi_value buffer, undefined;
   napi_status status = napi_create_arraybuffer(env_, count * sizeof(uint32_t), &data, &buffer);
   if (status != napi_ok) return status;
   uint32_t* ids = static_cast<uint32_t*>(data);
@@ -145,14 +142,18 @@ napi_status Queue::DeliverBatch(napi_value deliver, napi_value receiver, size_t 
   const double waited_ms = WaitedMs(pushed_ - size(), NowNs());
   if ((status = napi_create_typedarray(env_, napi_uint32_array, count, buffer, 0, &argv[0])) !=
           napi_ok ||
-      (status = napi_create_double(env_, waited_ms, &argv[1])) != napi_ok) {
+      (status = napi_create_double(env_, waited_ms, &argv[1])) != napi_ok ||
+      (status = napi_get_undefined(env_, &undefined)) != napi_ok) {
     return status;
   }
 
   const size_t begin = head_;
   head_ += count;
   for (size_t i = begin; i < begin + count; i++) registry_.BeginDelivery(items_[i]);
-  status = napi_make_callback(env_, async_context_, receiver, deliver, 2, argv, nullptr);
+  // A plain call: every slice already runs as a top-level callback (the
+  // thread-safe function's, or an immediate's), after which the runtime runs
+  // the ticks and microtasks the cleanups queued.
+  status = napi_call_function(env_, undefined, deliver, 2, argv, nullptr);
   // Whatever happened in JavaScript, these slots were handed over: their
   // cleanup and arg are gone from the JS tables, so the slots are free again.
   // (They were kept out of reuse during the call, so that a cleanup which
@@ -212,19 +213,18 @@ void Queue::RunSlice(napi_env env, size_t max_batches) {
   stamp_open_ = false;  // deaths from now on get a stamp of their own
 
   napi_handle_scope scope;
-  napi_value deliver = nullptr, receiver = nullptr;
+  napi_value deliver = nullptr;
   bool failed = false;
   if (napi_open_handle_scope(env_, &scope) != napi_ok) {
     failed = true;
   } else {
-    if (napi_get_reference_value(env_, deliver_, &deliver) != napi_ok || deliver == nullptr ||
-        napi_get_reference_value(env_, receiver_, &receiver) != napi_ok || receiver == nullptr) {
+    if (napi_get_reference_value(env_, deliver_, &deliver) != napi_ok || deliver == nullptr) {
       failed = true;
     }
     SortNewRun();
     const uint64_t start = NowNs();
     for (size_t batch = 0; !failed && batch < max_batches && size() > 0 && !closed_; batch++) {
-      if (DeliverBatch(deliver, receiver, std::min(size(), kBatchSize)) != napi_ok) {
+      if (DeliverBatch(deliver, std::min(size(), kBatchSize)) != napi_ok) {
         // `deliver` reports every cleanup's exception itself, so a failure
         // here means JavaScript can no longer run (a worker being
         // terminated, or process.exit() from a cleanup in a worker). Leave
@@ -276,16 +276,9 @@ void Queue::Close(napi_env env) {
   items_.clear();
   head_ = run_start_ = 0;
   stamps_.clear();
-  for (napi_ref* ref : {&deliver_, &receiver_, &schedule_, &slice_fn_}) {
+  for (napi_ref* ref : {&deliver_, &schedule_, &slice_fn_}) {
     if (*ref != nullptr) DeleteReference(env, *ref);
     *ref = nullptr;
-  }
-  if (async_context_ != nullptr) {
-    // Fails only for invalid arguments; the context was made by napi_async_init.
-    const napi_status status = napi_async_destroy(env, async_context_);
-    ADDCLEANUP_ASSERT(status == napi_ok);
-    static_cast<void>(status);
-    async_context_ = nullptr;
   }
   if (wake_ != nullptr) {
     // Abort: pending wake-ups are dropped and the function closes with the

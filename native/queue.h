@@ -11,8 +11,9 @@
 // to Start (setImmediate from node:timers, captured by lib/core.ts at load).
 // A slice calls the JavaScript
 // `deliver(slots: Uint32Array, waitedMs: number)` once per batch of at most
-// kBatchSize slots, through napi_make_callback so that async hooks see each
-// batch as an "addcleanup" callback, and stops after kMaxBatchesPerSlice
+// kBatchSize slots (lib/core.ts runs each batch inside an "addcleanup"
+// AsyncResource, so async hooks and AsyncLocalStorage see cleanups as such),
+// and stops after kMaxBatchesPerSlice
 // batches or kSliceNs, whichever comes first; what is left goes to the next
 // slice, one loop turn later. The first slice after a wake-up runs in the
 // poll phase and delivers one batch (a few deaths are delivered as soon as
@@ -102,15 +103,13 @@ class Queue {
   // How long the slot with push sequence number `seq` has waited, in ms.
   double WaitedMs(uint64_t seq, uint64_t now_ns);
   // Delivers items_[head_, head_ + count) in one JavaScript call.
-  napi_status DeliverBatch(napi_value deliver, napi_value receiver, size_t count);
+  napi_status DeliverBatch(napi_value deliver, size_t count);
 
   Registry& registry_;
   napi_env env_ = nullptr;
   napi_ref deliver_ = nullptr;
-  napi_ref receiver_ = nullptr;
   napi_ref schedule_ = nullptr;
   napi_ref slice_fn_ = nullptr;
-  napi_async_context async_context_ = nullptr;
   napi_threadsafe_function wake_ = nullptr;
   std::vector<uint32_t> items_;
   size_t head_ = 0;

@@ -552,12 +552,13 @@ describe('point 8: young objects are released by minor GCs', function () {
 // ---------------------------------------------------------------------------
 describe('point 10: cleanups run as a top-level callback (ticks and microtasks after it)', function () {
   it('10: nextTick and microtasks queued by cleanups run after the batch returns, ticks first, before the next immediate', async function () {
-    // Note: a setImmediate scheduled right after gc() runs BEFORE the cleanup
-    // (Node runs the deferred finalizers in that same check phase, and the
-    // queue fires in the next poll phase), so the immediate is scheduled from
-    // the cleanup itself. Had the batch not been made with
-    // napi_make_callback, the ticks and microtasks would not be drained when
-    // it returns and the immediate would run before them.
+    // Note: the immediate is scheduled from the cleanup itself: one
+    // scheduled by the test right after gc() could run before the cleanup
+    // (deferred finalizers run in that same check phase, and the queue
+    // fires in the next poll phase). Had the slice not been a top-level
+    // callback (the wake-up's, or an immediate's), the ticks and microtasks
+    // would not be drained when it returns and the immediate would run
+    // before them.
     const log = [];
     inScope(() => {
       const obj = {};
