@@ -22,6 +22,23 @@ bool Registry::DecodeId(double id, uint32_t* slot, uint32_t* generation) {
   return true;
 }
 
+// The finalizer's data pointer carries the slot, and on 64-bit platforms its
+// generation too, so that a finalizer call can be matched to the
+// registration it was made for. No allocation: the pointer is never
+// dereferenced.
+void* Registry::FinalizerData(uint32_t slot, uint32_t generation) {
+  uintptr_t value = slot;
+  if (sizeof(uintptr_t) >= 8) value |= static_cast<uintptr_t>(generation) << 16 << 16;
+  return reinterpret_cast<void*>(value);
+}
+
+bool Registry::DecodeFinalizerData(void* data, uint32_t* slot, uint32_t* generation) {
+  const uintptr_t value = reinterpret_cast<uintptr_t>(data);
+  *slot = static_cast<uint32_t>(value & 0xffffffffu);
+  *generation = static_cast<uint32_t>(value >> 16 >> 16);
+  return sizeof(uintptr_t) >= 8;
+}
+
 bool Registry::AcquireSlot(napi_env env, uint32_t* slot, napi_status* status) {
   if (!free_.empty()) {
     *slot = free_.back();
@@ -181,8 +198,8 @@ napi_status Registry::Add(napi_env env, napi_value target, double* id) {
   // finalizer; it is the only thing that watches the object, and it never
   // keeps it alive. The slot index travels as the finalizer's data pointer.
   napi_ref ref = nullptr;
-  status = napi_add_finalizer(env, target, reinterpret_cast<void*>(static_cast<uintptr_t>(slot)),
-                              OnCollected, this, &ref);
+  status = napi_add_finalizer(env, target, FinalizerData(slot, At(slot).generation), OnCollected,
+                              this, &ref);
   if (status != napi_ok) {
     // Nothing was registered: hand the slot back without burning a
     // generation, since no id for it ever left this function.
@@ -275,10 +292,16 @@ napi_status Registry::CollectLive(napi_env env, napi_value slots_out, napi_value
 // May run inside the garbage collector (see the header): native memory only.
 void Registry::OnCollected(napi_env /*env*/, void* data, void* hint) {
   Registry* self = static_cast<Registry*>(hint);
-  const uint32_t slot = static_cast<uint32_t>(reinterpret_cast<uintptr_t>(data));
-  ADDCLEANUP_ASSERT(slot < self->slot_count_);
+  uint32_t slot, generation;
+  const bool has_generation = DecodeFinalizerData(data, &slot, &generation);
+  // Node calls each finalizer once, and never after its reference was
+  // deleted. A runtime that did otherwise (a second call, or one for a
+  // reference deleted by stop) must not touch a slot that has moved on:
+  // such a call is ignored instead of queueing a registration that did not
+  // die, or one that is already gone.
+  if (slot >= self->slot_count_) return;
   Slot& s = self->At(slot);
-  ADDCLEANUP_ASSERT(s.state == State::kPending);
+  if (s.state != State::kPending || (has_generation && s.generation != generation)) return;
 
   self->pending_--;
 

@@ -137,10 +137,14 @@ class Registry {
     State state = State::kFree;
   };
 
-  // The Node-API finalizer of one registration. `data` is the slot index
-  // (stored in the pointer itself, so a registration allocates no native
-  // memory of its own beyond its slot), `hint` is the Registry.
+  // The Node-API finalizer of one registration. `data` is the slot index and
+  // generation (FinalizerData: stored in the pointer itself, so a
+  // registration allocates no native memory of its own beyond its slot),
+  // `hint` is the Registry.
   static void OnCollected(napi_env env, void* data, void* hint);
+  static void* FinalizerData(uint32_t slot, uint32_t generation);
+  // False where a pointer has no room for the generation (32-bit).
+  static bool DecodeFinalizerData(void* data, uint32_t* slot, uint32_t* generation);
 
   // Slots live in pages of kPageSize that never move: growing the table
   // copies nothing and wastes no capacity.
