@@ -85,6 +85,17 @@ function candidates(): string[] {
   ];
 }
 
+// The runtime, for the load-failure message: Bun and Deno implement
+// Node-API too and report a Node version of their own in process.version.
+function runtime(): string {
+  const g = globalThis as { Bun?: { version?: string }; Deno?: { version?: { deno?: string } } };
+  const napi = process.versions.napi === undefined ? '' : `, Node-API ${process.versions.napi}`;
+  if (g.Bun?.version !== undefined) return `Bun ${g.Bun.version} (as Node ${process.version}${napi})`;
+  if (g.Deno?.version?.deno !== undefined)
+    return `Deno ${g.Deno.version.deno} (as Node ${process.version}${napi})`;
+  return `Node ${process.version}${napi}`;
+}
+
 function load(): NativeBinding {
   const tried: string[] = [];
   for (const file of candidates()) {
@@ -101,7 +112,7 @@ function load(): NativeBinding {
   const message = [
     'addcleanup: could not load its native addon. Tried:',
     ...tried,
-    `No prebuilt binary matched, and no local build loaded (Node ${process.version}, ${process.platform}-${process.arch}).`,
+    `No prebuilt binary matched, and no local build loaded (${runtime()}, ${process.platform}-${process.arch}).`,
     'To fix it: install a C++ toolchain (python3, make and g++ or clang; on Debian/Ubuntu',
     '"apt-get install python3 make g++"), then run "npm rebuild addcleanup".',
   ].join('\n');
