@@ -37,8 +37,19 @@ bool ForcedDeferred() {
 
 }  // namespace
 
+// node::Start(int, char**): exported by Node itself (and by embedders built
+// on it), not by runtimes that implement Node-API on their own. Bun 1.4
+// exports node_api_post_finalizer too, but what its experimental mode does
+// with finalizers is its own: there the stable version is declared.
+#ifdef _WIN32
+constexpr const char* kNodeStart = "?Start@node@@YAHHPEAPEAD@Z";
+#else
+constexpr const char* kNodeStart = "_ZN4node5StartEiPPc";
+#endif
+
 int32_t ChooseModuleApiVersion() {
-  g_finalizers_in_gc = !ForcedDeferred() && ProcessExports("node_api_post_finalizer");
+  g_finalizers_in_gc =
+      !ForcedDeferred() && ProcessExports("node_api_post_finalizer") && ProcessExports(kNodeStart);
   return g_finalizers_in_gc ? NAPI_VERSION_EXPERIMENTAL : 8;
 }
 

@@ -8,10 +8,11 @@
 // experimental Node-API version instead has its finalizers called directly
 // from the garbage collector, where they may touch native memory only. Our
 // finalizer does only that (native/registry.cc), so the addon declares the
-// experimental version wherever the runtime has that behaviour, which is
-// exactly where it exports node_api_post_finalizer (the escape hatch that
-// came with it: Node 20.10+, 21+). Elsewhere it declares version 8 and its
-// finalizers are deferred as before; the code is the same in both modes.
+// experimental version where the runtime is Node itself (it exports
+// node::Start) and has that behaviour, which is exactly where it exports
+// node_api_post_finalizer (the escape hatch that came with it: Node 20.10+,
+// 21+). Elsewhere (older Node, Bun, Deno) it declares version 8 and its
+// finalizers are deferred; the code is the same in both modes.
 #ifndef ADDCLEANUP_RUNTIME_H_
 #define ADDCLEANUP_RUNTIME_H_
 
