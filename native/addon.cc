@@ -31,7 +31,6 @@ struct AddonState {
   napi_env env;
   Registry registry;
   Queue queue;
-  bool finalizers_in_gc = FinalizersRunInGc();
 };
 
 AddonState* StateOf(const Napi::CallbackInfo& info) {
@@ -302,7 +301,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("counts", Napi::Function::New<Counts>(env, "counts", state));
   exports.Set("live", Napi::Function::New<Live>(env, "live", state));
   // Whether this load's finalizers run inside the GC (native/runtime.h).
-  exports.Set("finalizersInGc", Napi::Boolean::New(env, state->finalizers_in_gc));
+  exports.Set("finalizersInGc", Napi::Boolean::New(env, FinalizersRunInGc()));
   return exports;
 }
 

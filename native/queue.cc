@@ -18,7 +18,7 @@ napi_status Queue::Start(napi_env env, napi_value deliver, napi_value schedule) 
   ADDCLEANUP_ASSERT(!started() && !closed_);
   env_ = env;
   // Each step stores what it made at once, so that a failure anywhere can be
-  // undone by Close, which releases whatever is set. No async context of our
+  // undone by ReleaseHandles, which releases whatever is set. No async context of our
   // own: `deliver` enters one in JavaScript (lib/core.ts), so that teardown
   // needs no call that could run JavaScript or make V8 handles.
   napi_value name, slice_fn;
@@ -33,16 +33,13 @@ napi_status Queue::Start(napi_env env, napi_value deliver, napi_value schedule) 
       // No JavaScript function and no finalizer: OnWake does the work, and
       // the function dies with the environment (Close releases it).
       (status = napi_create_threadsafe_function(env, nullptr, nullptr, name, 0, 1, nullptr, nullptr,
-                                                this, OnWake, &wake_)) != napi_ok) {
-    Close(env);
-    closed_ = false;  // a failed start leaves the queue as it was, unstarted
-    return status;
-  }
-  // Idle until something is queued: watching objects must not keep the
-  // thread alive.
-  if ((status = napi_unref_threadsafe_function(env, wake_)) != napi_ok) {
-    Close(env);
-    closed_ = false;
+                                                this, OnWake, &wake_)) != napi_ok ||
+      // Idle until something is queued: watching objects must not keep the
+      // thread alive.
+      (status = napi_unref_threadsafe_function(env, wake_)) != napi_ok) {
+    // A failed start leaves the queue unstarted, with what it holds: deaths
+    // queued before setup stay queued for a later, successful one.
+    ReleaseHandles(env);
     return status;
   }
   // Objects may have died before the queue was started; deliver them now.
@@ -276,6 +273,10 @@ void Queue::Close(napi_env env) {
   items_.clear();
   head_ = run_start_ = 0;
   stamps_.clear();
+  ReleaseHandles(env);
+}
+
+void Queue::ReleaseHandles(napi_env env) {
   for (napi_ref* ref : {&deliver_, &schedule_, &slice_fn_}) {
     if (*ref != nullptr) DeleteReference(env, *ref);
     *ref = nullptr;

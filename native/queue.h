@@ -87,6 +87,9 @@ class Queue {
   size_t size() const { return items_.size() - head_; }
 
  private:
+  // Deletes the JavaScript references and releases the thread-safe function,
+  // whichever of them are set (Close, and a Start that failed half-way).
+  void ReleaseHandles(napi_env env);
   struct Stamp {
     uint64_t seq;  // the push sequence number of the first slot it covers
     uint64_t ns;   // monotonic clock, nanoseconds: never wraps

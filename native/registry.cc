@@ -167,17 +167,10 @@ void Registry::ReleasePages(napi_env env) {
 
 void Registry::BeginTeardown(napi_env env) {
   tearing_down_ = true;
-  // References whose finalizer has run but which were not deleted yet (their
-  // slot queued, in delivery or stopped): the queue is about to drop its
-  // contents and no reap will come. Pending ones are the runtime's to
-  // finalize next; DeleteAllReferences deletes them afterwards.
-  for (uint32_t slot = 0; slot < slot_count_; slot++) {
-    Slot& s = At(slot);
-    if (s.ref != nullptr && s.state != State::kPending) {
-      DeleteReference(env, s.ref);
-      s.ref = nullptr;
-    }
-  }
+  // No reference is deleted here: the queue is about to drop its contents
+  // and no reap will come, and the runtime has yet to finalize the pending
+  // ones; DeleteAllReferences deletes every one that is left, once, at the
+  // end.
   ReleasePages(env);
 }
 
@@ -196,7 +189,8 @@ napi_status Registry::Add(napi_env env, napi_value target, double* id) {
 
   // The reference is weak from the start (refcount 0) and carries our
   // finalizer; it is the only thing that watches the object, and it never
-  // keeps it alive. The slot index travels as the finalizer's data pointer.
+  // keeps it alive. The slot and its generation travel as the finalizer's
+  // data pointer.
   napi_ref ref = nullptr;
   status = napi_add_finalizer(env, target, FinalizerData(slot, At(slot).generation), OnCollected,
                               this, &ref);

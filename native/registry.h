@@ -105,7 +105,7 @@ class Registry {
   // From the environment cleanup hook on: finalizers only mark their slot
   // and queue nothing, since no JavaScript may run any more. The pages are
   // released here, while references may still be deleted; no word is written
-  // after this.
+  // after this. References are left to DeleteAllReferences.
   void BeginTeardown(napi_env env);
 
   // Last step, from the instance-data finalizer (every finalizer has run by

@@ -30,13 +30,6 @@ bool ProcessExports(const char* name) {
 #endif
 }
 
-bool ForcedDeferred() {
-  const char* value = std::getenv("ADDCLEANUP_DEFERRED_FINALIZERS");
-  return value != nullptr && std::strcmp(value, "1") == 0;
-}
-
-}  // namespace
-
 // node::Start(int, char**): exported by Node itself (and by embedders built
 // on it), not by runtimes that implement Node-API on their own. Bun 1.4
 // exports node_api_post_finalizer too, but what its experimental mode does
@@ -46,6 +39,13 @@ constexpr const char* kNodeStart = "?Start@node@@YAHHPEAPEAD@Z";
 #else
 constexpr const char* kNodeStart = "_ZN4node5StartEiPPc";
 #endif
+
+bool ForcedDeferred() {
+  const char* value = std::getenv("ADDCLEANUP_DEFERRED_FINALIZERS");
+  return value != nullptr && std::strcmp(value, "1") == 0;
+}
+
+}  // namespace
 
 int32_t ChooseModuleApiVersion() {
   g_finalizers_in_gc =

@@ -14,7 +14,7 @@ const BATCHES_PER_TURN = 16 + 1; // Queue::kMaxBatchesPerSlice, plus the poll ph
 const forcedDeferred = process.env.ADDCLEANUP_DEFERRED_FINALIZERS === '1';
 
 describe('engine: the hand-off from the GC to the event loop', function () {
-  it('finalizers run inside the GC on every Node this package supports (it exports node_api_post_finalizer), unless ADDCLEANUP_DEFERRED_FINALIZERS=1', function () {
+  it('finalizers run inside the GC on every Node this package supports (it exports node::Start and node_api_post_finalizer), unless ADDCLEANUP_DEFERRED_FINALIZERS=1', function () {
     assert.equal(binding.finalizersInGc, !forcedDeferred);
   });
 
