@@ -2,6 +2,7 @@
 // lib/index.ts talks to it; it is not part of the public API.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { runtimeName } from './errors';
 
 /** The functions exported by native/addon.cc. */
 export interface NativeBinding {
@@ -40,79 +41,52 @@ export interface NativeBinding {
 
 const root = path.join(__dirname, '..');
 
-// Prebuilt binaries made by `prebuildify --napi` at pack time:
-// prebuilds/<platform>-<arch>/addcleanup[.<tag>...].node. A Node-API build
-// carries no `abi<N>` tag (or a `napi` tag): one file serves every Node
-// version. This follows node-gyp-build's naming, which the install script
-// (`node-gyp-build`) uses to decide whether to compile.
-function prebuilds(): string[] {
-  const dir = path.join(root, 'prebuilds', `${process.platform}-${process.arch}`);
-  let files: string[];
-  try {
-    files = fs.readdirSync(dir);
-  } catch {
-    return [path.join(dir, '*.node')];
-  }
-  const found = files
-    .filter((file) => file.endsWith('.node'))
-    .filter((file) => {
-      const tags = file.split('.').slice(0, -1);
-      if (!tags.includes('napi') && tags.some((tag) => /^abi\d+$/.test(tag))) return false;
-      const libcTag = tags.find((tag) => tag === 'glibc' || tag === 'musl');
-      // Only a libc-tagged prebuild needs the (slow) libc check.
-      return libcTag === undefined || libcTag === (isMusl() ? 'musl' : 'glibc');
-    })
-    .map((file) => path.join(dir, file));
-  return found.length > 0 ? found : [path.join(dir, '*.node')];
+// node-gyp-build (which also decides at install whether to compile) has no
+// type declarations of its own; this is the part used here.
+interface NodeGypBuild {
+  path(dir: string): string;
 }
+const nodeGypBuild = require('node-gyp-build') as NodeGypBuild;
 
-function isMusl(): boolean {
-  if (process.platform !== 'linux') return false;
-  const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined;
-  return report !== undefined && report.header?.glibcVersionRuntime === undefined;
-}
-
-function candidates(): string[] {
-  // ADDCLEANUP_NATIVE_PATH names one .node file to use instead (a Debug or
-  // sanitizer build, for instance). Otherwise a local build wins over a
-  // prebuilt binary: it was made on this machine, for it.
+// The .node file to load. ADDCLEANUP_NATIVE_PATH names one (a Debug or
+// sanitizer build, for instance); otherwise node-gyp-build's own rules: a
+// local build (build/Release, then build/Debug) wins over a prebuilt binary,
+// since it was made on this machine; else the prebuild of this platform and
+// architecture, prebuilds/<platform>-<arch>/node.napi.node, which carries no
+// ABI tag: one Node-API file serves every runtime version.
+function resolve(tried: string[]): string | undefined {
   const override = process.env.ADDCLEANUP_NATIVE_PATH;
-  if (override) return [path.resolve(override)];
-  return [
-    path.join(root, 'build', 'Release', 'addcleanup.node'),
-    path.join(root, 'build', 'Debug', 'addcleanup.node'),
-    ...prebuilds(),
-  ];
-}
-
-// The runtime, for the load-failure message: Bun and Deno implement
-// Node-API too and report a Node version of their own in process.version.
-function runtime(): string {
-  const g = globalThis as { Bun?: { version?: string }; Deno?: { version?: { deno?: string } } };
-  const napi = process.versions.napi === undefined ? '' : `, Node-API ${process.versions.napi}`;
-  if (g.Bun?.version !== undefined) return `Bun ${g.Bun.version} (as Node ${process.version}${napi})`;
-  if (g.Deno?.version?.deno !== undefined)
-    return `Deno ${g.Deno.version.deno} (as Node ${process.version}${napi})`;
-  return `Node ${process.version}${napi}`;
+  if (override) return path.resolve(override);
+  try {
+    return nodeGypBuild.path(root);
+  } catch (error) {
+    const reason = (error as Error).message.split('\n')[0];
+    tried.push(
+      `  - ${path.join(root, 'build', 'Release')} and ${path.join(root, 'build', 'Debug')}: no build`,
+    );
+    tried.push(`  - ${path.join(root, 'prebuilds', `${process.platform}-${process.arch}`)}: ${reason}`);
+    return undefined;
+  }
 }
 
 function load(): NativeBinding {
   const tried: string[] = [];
-  for (const file of candidates()) {
+  const file = resolve(tried);
+  if (file !== undefined) {
     if (!fs.existsSync(file)) {
       tried.push(`  - ${file}: not found`);
-      continue;
-    }
-    try {
-      return require(file) as NativeBinding;
-    } catch (error) {
-      tried.push(`  - ${file}: ${(error as Error).message.split('\n')[0]}`);
+    } else {
+      try {
+        return require(file) as NativeBinding;
+      } catch (error) {
+        tried.push(`  - ${file}: ${(error as Error).message.split('\n')[0]}`);
+      }
     }
   }
   const message = [
     'addcleanup: could not load its native addon. Tried:',
     ...tried,
-    `No prebuilt binary matched, and no local build loaded (${runtime()}, ${process.platform}-${process.arch}).`,
+    `No prebuilt binary matched, and no local build loaded (${runtimeName()}, ${process.platform}-${process.arch}).`,
     'To fix it: install a C++ toolchain (python3, make and g++ or clang; on Debian/Ubuntu',
     '"apt-get install python3 make g++"), then run "npm rebuild addcleanup".',
   ].join('\n');

@@ -111,6 +111,12 @@ function wakeWaiters(): void {
   for (const wake of woken) wake();
 }
 
+// Bun's napi_fatal_exception, with no 'uncaughtException' listener, returns
+// and ends the process only when the current task is over. Node's does not
+// return. On Bun, the rest of the batch is then not run, as on Node.
+const fatalReturns = (globalThis as { Bun?: unknown }).Bun !== undefined;
+let dying = false;
+
 function run(cleanup: AnyCleanup, arg: unknown): void {
   counters.executed++;
   try {
@@ -120,6 +126,7 @@ function run(cleanup: AnyCleanup, arg: unknown): void {
     // Reported like any uncaught exception; with a listener, the rest of the
     // batch goes on.
     binding.triggerUncaughtException(error);
+    if (fatalReturns && process.listenerCount('uncaughtException') === 0) dying = true;
   }
 }
 
@@ -163,7 +170,7 @@ function deliverBatch(slots: Uint32Array, runOne: (slot: number) => boolean): vo
   delivering = true;
   batchRemaining = n;
   try {
-    for (let i = 0; i < n; i++) {
+    for (let i = 0; i < n && !dying; i++) {
       batchRemaining--;
       runOne(slots[i]);
     }

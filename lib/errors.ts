@@ -101,6 +101,41 @@ export function illegalConstructor(caller: Function): TypeError & CodedError {
   );
 }
 
+interface RuntimeGlobals {
+  Bun?: { version?: string };
+  Deno?: { version?: { deno?: string } };
+}
+
+/**
+ * The runtime, for messages: `Node v20.20.2, Node-API 10`, or Bun and Deno,
+ * which implement Node-API too and report a Node version of their own.
+ */
+export function runtimeName(): string {
+  const g = globalThis as RuntimeGlobals;
+  const napi = process.versions.napi === undefined ? '' : `, Node-API ${process.versions.napi}`;
+  if (g.Bun?.version !== undefined) return `Bun ${g.Bun.version} (as Node ${process.version}${napi})`;
+  if (g.Deno?.version?.deno !== undefined)
+    return `Deno ${g.Deno.version.deno} (as Node ${process.version}${napi})`;
+  return `Node ${process.version}${napi}`;
+}
+
+/**
+ * `Error` with code `ERR_ADDCLEANUP_CHECK_UNSUPPORTED` when the runtime's heap
+ * snapshots cannot be analysed (Bun), else undefined.
+ */
+export function checkUnsupported(caller: Function): (Error & CodedError) | undefined {
+  if ((globalThis as RuntimeGlobals).Bun === undefined) return undefined;
+  return withCode(
+    new Error(
+      `addcleanup: checkCleanups() is not supported on ${runtimeName()}: its heap snapshots ` +
+        "(JavaScriptCore's heap in V8's format) do not tell the stack's roots from the program's " +
+        'lasting ones, and the analysis needs that to report only the cleanups that can never run.',
+    ),
+    'ERR_ADDCLEANUP_CHECK_UNSUPPORTED',
+    caller,
+  );
+}
+
 const DEFAULT_TIMEOUT_MS = 10000;
 
 /**

@@ -20,7 +20,13 @@ import {
 } from './core';
 import { findUnreachableCleanups } from './check';
 import * as debug from './debug';
-import { illegalConstructor, invalidArgType, invalidArgValue, timeoutOption } from './errors';
+import {
+  checkUnsupported,
+  illegalConstructor,
+  invalidArgType,
+  invalidArgValue,
+  timeoutOption,
+} from './errors';
 
 export type { CodedError } from './errors';
 
@@ -300,12 +306,17 @@ export interface UnrunnableCleanup {
  * stays alive only because the program's lasting state (globals, module scope,
  * timers...) holds it.
  *
+ * On Bun it rejects with code `ERR_ADDCLEANUP_CHECK_UNSUPPORTED` (see the
+ * README's "Runtimes"): Bun's heap snapshots cannot be analysed this way.
+ *
  * It is a diagnostic: it takes a V8 heap snapshot of the current thread and
  * analyses it, which blocks the thread for seconds on a large heap and needs
  * several times the heap's size in memory. Do not call it on a hot path.
  *
  * @returns a promise of one entry per registration that can never run: its
  *   `reason`, and in debug mode the `stack` where it was registered.
+ * @throws Error with code `ERR_ADDCLEANUP_CHECK_UNSUPPORTED` (as a rejection)
+ *   on Bun, whose heap snapshots this analysis cannot read.
  *
  * @example
  * ```ts
@@ -315,6 +326,8 @@ export interface UnrunnableCleanup {
  * ```
  */
 export async function checkCleanups(): Promise<UnrunnableCleanup[]> {
+  const unsupported = checkUnsupported(checkCleanups);
+  if (unsupported !== undefined) throw unsupported;
   flushReap();
   const [slots, ptrs] = binding.live();
   const liveCleanups = slots.map((slot) => cleanupOf(slot) as Function);

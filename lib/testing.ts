@@ -7,12 +7,16 @@ import { drainCleanups, type DrainOptions } from './index';
 
 let gcFunction: (() => void) | undefined;
 
-// The full-GC function: the global gc() when Node runs with --expose-gc;
-// otherwise one obtained by switching the flag on just long enough to create a
-// context that has it, then off again, so the main context stays as it was.
+// The full-GC function: the global gc() when the runtime was started with
+// --expose-gc; on Bun, Bun.gc(true) (a synchronous full collection, no flag
+// needed); otherwise (Node, Deno) V8's gc obtained by switching the flag on
+// just long enough to create a context that has it, then off again, so the
+// main context stays as it was.
 function fullGc(): () => void {
-  const global = globalThis as { gc?: unknown };
+  const global = globalThis as { gc?: unknown; Bun?: { gc?: (force: boolean) => void } };
   if (typeof global.gc === 'function') return () => (global.gc as () => void)();
+  const bunGc = global.Bun?.gc;
+  if (typeof bunGc === 'function') return () => bunGc(true);
   if (gcFunction === undefined) {
     v8.setFlagsFromString('--expose-gc');
     try {
@@ -31,9 +35,10 @@ function fullGc(): () => void {
  * last reference to other watched objects), and returns how many cleanups
  * ran during the call. For tests that check that resources are released.
  *
- * It works whether or not Node was started with `--expose-gc`: without it,
- * it obtains V8's gc function by switching the `--expose-gc` flag on to
- * create one private context, then off again. The global `gc` is not added.
+ * It works whether or not the runtime was started with `--expose-gc`. Without
+ * it, on Node and Deno, it obtains V8's gc function by switching the
+ * `--expose-gc` flag on to create one private context, then off again (the
+ * global `gc` is not added); on Bun it calls `Bun.gc(true)`.
  *
  * @param options - `timeoutMs`: how long to keep collecting at most
  *   (default 10,000 ms).

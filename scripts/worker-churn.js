@@ -153,7 +153,9 @@ function workerThread() {
   const { parentPort, workerData, threadId } = workerThreads;
   const cfg = workerData;
   const S = cfg.shared;
-  const gc = globalThis.gc;
+  // Bun does not pass --expose-gc on to workers: Bun.gc(true) is its full
+  // collection (it has no minor one to ask for).
+  const gc = globalThis.gc ?? (globalThis.Bun ? () => globalThis.Bun.gc(true) : undefined);
   const rand = prng(cfg.seed);
   const bump = (field, n = 1) => Atomics.add(S, field, n);
   const phase = (p) => Atomics.store(S, F.PHASE, p);

@@ -4,9 +4,13 @@
 // cleanup or arg keeps ptr alive, and in debug mode says where they were made.
 const assert = require('node:assert/strict');
 const { addCleanup, checkCleanups } = require('..');
-const { inScope, runFixture, assertCleanExit } = require('./helpers');
+const { inScope, runFixture, assertCleanExit, needs, RUNTIME } = require('./helpers');
 
 describe('checkCleanups()', function () {
+  before(function () {
+    needs(this, 'v8 heap snapshot');
+  });
+
   this.timeout(120000);
 
   it('reports a closure and an arg that keep ptr alive, and nothing else', async function () {
@@ -44,5 +48,28 @@ describe('checkCleanups()', function () {
     assert.equal(found.length, 1);
     assert.equal(found[0].reason, 'cleanup');
     assert.match(found[0].stack, /at registerLeaky \(.*check-api-debug\.js:\d+:\d+\)/);
+  });
+});
+
+describe('checkCleanups() on each runtime', function () {
+  it('rejects with ERR_ADDCLEANUP_CHECK_UNSUPPORTED naming the runtime on Bun (even with nothing registered), and resolves elsewhere', async function () {
+    const ptr = {};
+    const handle = addCleanup(ptr, () => {}, 1);
+    try {
+      if (RUNTIME.startsWith('Bun ')) {
+        for (const attempt of [() => checkCleanups(), () => (handle.stop(), checkCleanups())]) {
+          const error = await attempt().then(
+            () => assert.fail('checkCleanups() resolved on Bun'),
+            (e) => e,
+          );
+          assert.equal(error.code, 'ERR_ADDCLEANUP_CHECK_UNSUPPORTED');
+          assert.ok(error.message.includes(`Bun ${globalThis.Bun.version}`), error.message);
+        }
+      } else {
+        assert.deepEqual(await checkCleanups(), []);
+      }
+    } finally {
+      handle.stop();
+    }
   });
 });

@@ -28,7 +28,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const vm = require('node:vm');
-const { settle, until, inScope } = require('./helpers');
+const { settle, until, inScope, needs } = require('./helpers');
 
 const MODULE = process.env.ADDCLEANUP_CHECK_MODULE
   ? path.resolve(process.env.ADDCLEANUP_CHECK_MODULE)
@@ -147,6 +147,10 @@ function fineGlobal(name) {
 }
 
 describe('findUnreachableCleanups: registrations whose arg keeps ptr alive', function () {
+  before(function () {
+    needs(this, 'v8 heap snapshot');
+  });
+
   it("reports 'arg' for arg = { owner: ptr }, [1, [2, ptr]], a Map (value or key), a Set, a private field; not the fine neighbour", async function () {
     const registrations = inScope(() => [
       argOwner(),
@@ -175,6 +179,10 @@ describe('findUnreachableCleanups: registrations whose arg keeps ptr alive', fun
 });
 
 describe('findUnreachableCleanups: registrations whose cleanup keeps ptr alive', function () {
+  before(function () {
+    needs(this, 'v8 heap snapshot');
+  });
+
   it("reports 'cleanup' for a closure capturing ptr, a function bound to ptr, and ptr as its own cleanup", async function () {
     const registrations = inScope(() => [fine(), cleanupCaptures(), cleanupBound(), cleanupIsPtr(), fine()]);
     assert.deepEqual(await check(registrations), [
@@ -213,6 +221,10 @@ describe('findUnreachableCleanups: registrations whose cleanup keeps ptr alive',
 });
 
 describe('findUnreachableCleanups: fine registrations are not reported', function () {
+  before(function () {
+    needs(this, 'v8 heap snapshot');
+  });
+
   it('does not report cleanups and args unrelated to ptr, nor primitive args (numbers, strings, symbols, bigints, undefined, null)', async function () {
     const registrations = inScope(() => [
       fine(),
@@ -275,6 +287,10 @@ describe('findUnreachableCleanups: fine registrations are not reported', functio
 });
 
 describe('findUnreachableCleanups: exclude', function () {
+  before(function () {
+    needs(this, 'v8 heap snapshot');
+  });
+
   it('does not enter excluded objects: a path from arg to ptr through one is not reported (and is without exclude)', async function () {
     const { registrations, table } = inScope(() => {
       const ptr = { kind: 'ptr' };
@@ -311,6 +327,10 @@ function forget() {
 }
 
 describe('findUnreachableCleanups: persistent state is not blamed on the cleanup', function () {
+  before(function () {
+    needs(this, 'v8 heap snapshot');
+  });
+
   afterEach(function () {
     registry.clear();
   });
@@ -473,6 +493,10 @@ function randomWorld(seed, globalName, { objects = 500, registrations = 150, deg
 }
 
 describe('findUnreachableCleanups: exactness', function () {
+  before(function () {
+    needs(this, 'v8 heap snapshot');
+  });
+
   for (const seed of [1, 2]) {
     it(`agrees with a naive search per registration on a random object graph (seed ${seed})`, async function () {
       const name = `__addcleanupCheckRandom${seed}`;
@@ -489,6 +513,10 @@ describe('findUnreachableCleanups: exactness', function () {
 });
 
 describe('findUnreachableCleanups: input', function () {
+  before(function () {
+    needs(this, 'v8 heap snapshot');
+  });
+
   it('resolves to [] for no registrations', async function () {
     assert.deepEqual(await findUnreachableCleanups({ ptrs: [], cleanups: [], args: [], exclude: [] }), []);
   });
@@ -511,6 +539,10 @@ describe('findUnreachableCleanups: input', function () {
 });
 
 describe('findUnreachableCleanups: scale', function () {
+  before(function () {
+    needs(this, 'v8 heap snapshot');
+  });
+
   it('5,000 registrations, half of them bad (closures, bound functions, args), are reported exactly', async function () {
     const count = 5000;
     const kinds = [cleanupCaptures, argOwner, cleanupBound, argSet, fine, fine, fine, fine];

@@ -6,9 +6,67 @@ const assert = require('node:assert/strict');
 const { spawn } = require('node:child_process');
 const path = require('node:path');
 
-const { afterFinalizers } = require('./fixtures/child-util');
+const { afterFinalizers, RUNTIME } = require('./fixtures/child-util');
 
 const ROOT = path.join(__dirname, '..');
+
+// What Bun and Deno lack that some tests need, and why: each entry was seen
+// on the version scripts/runtimes.js pins. A test that needs one calls
+// needs(this, what) first; where the runtime lacks it, the test is skipped
+// and its title says on which runtime and why (scripts/runtimes.js fails a
+// run that skips a test any other way). The README's "Runtimes" section
+// gives the same list.
+const LACKS = {
+  Bun: {
+    'v8 heap snapshot':
+      "Bun's heap snapshots do not tell the stack's roots from lasting ones; checkCleanups() rejects with ERR_ADDCLEANUP_CHECK_UNSUPPORTED",
+    'v8.Serializer': 'node:v8 Serializer is not implemented',
+    'async ids': 'async_hooks.executionAsyncId() is always 0',
+    'a turn between finalizer and delivery':
+      "Bun runs Node-API finalizers and the queue's wake-up in one turn: no JavaScript runs between a death being queued and its delivery",
+    'uncaught exception ends the task':
+      'after an uncaught exception Bun still runs the pending microtasks before it exits, and its napi_fatal_exception returns',
+    'precise collection':
+      'JavaScriptCore scans the native stack conservatively, so an object the program dropped can outlive any number of collections (one created inside a cleanup survived 30 rounds of the model)',
+    'one backlog per collection':
+      "Bun runs one collection's finalizers over several turns, so its deaths reach the queue in small runs and never form one backlog to sort",
+    'new on a Node-API function': 'a Node-API function called with `new` returns the new object, not the value the function returned',
+  },
+  Deno: {
+    'a turn between finalizer and delivery':
+      "Deno runs Node-API finalizers and the queue's wake-up before the next timer or immediate: no JavaScript runs between a death being queued and its delivery",
+    'exit code 7 for a throwing listener': "a throwing 'uncaughtException' listener ends Deno with exit code 1 (Node's is 7)",
+    'exit event after an uncaught exception': "Deno does not emit process 'exit' when an uncaught exception ends the process",
+    'finalizers in no particular order':
+      'Deno hands dead registrations over in the order they were made, so an unsorted queue cannot be told from a sorted one',
+    'fast reference deletion':
+      "napi_delete_reference takes time in proportion to the references made after the one deleted: stopping 250,000 live registrations in the order they were made took 46 s (0.7 s newest first), and this test stops 4.13 million",
+    'new with a revoked Proxy':
+      "calling a Node-API function with new and a revoked Proxy throws Deno's own TypeError, after which napi_fatal_exception no longer reaches 'uncaughtException' listeners",
+  },
+};
+
+// The reason this runtime lacks `what`, or undefined.
+function lacks(what) {
+  return LACKS[RUNTIME.split(' ')[0]]?.[what];
+}
+
+function needs(context, what) {
+  const reason = lacks(what);
+  if (reason === undefined) return;
+  const mark = ` [skipped on ${RUNTIME}: ${reason}]`;
+  if (context.test.type === 'hook') {
+    // From a before() hook: every test of the suite (and nested suites).
+    const markAll = (suite) => {
+      for (const test of suite.tests) test.title += mark;
+      for (const child of suite.suites) markAll(child);
+    };
+    markAll(context.test.parent);
+  } else {
+    context.test.title += mark;
+  }
+  context.skip();
+}
 
 function requireGc() {
   if (typeof globalThis.gc !== 'function') {
@@ -151,6 +209,9 @@ function parseResult(result) {
 }
 
 module.exports = {
+  RUNTIME,
+  lacks,
+  needs,
   assertNoCrashOutput,
   parseResult,
   ROOT,

@@ -29,7 +29,7 @@
 // `this` is ignored; extra arguments are ignored; `new` returns an object.
 const assert = require('node:assert/strict');
 const { types } = require('node:util');
-const { runFixture, assertCleanExit, assertNoCrashOutput, parseResult } = require('./helpers');
+const { runFixture, assertCleanExit, assertNoCrashOutput, parseResult, needs } = require('./helpers');
 const { makeValues } = require('./fixtures/hostile-util');
 const { CALLS: TERMINATE_CALLS, PUBLIC: TERMINATE_PUBLIC } = require('./fixtures/hostile-worker');
 
@@ -123,14 +123,15 @@ function normalize(fn, outcome) {
   return `returns ${JSON.stringify(r)}`;
 }
 
-function assertSweep(outcomes, fn) {
+// `shapes`: the ways of calling to check (all by default).
+function assertSweep(outcomes, fn, shapes = SHAPES) {
   const actual = {};
   const expected = {};
   const none = `${fn}|none|`;
   actual[none] = normalize(fn, outcomes[none]);
   expected[none] = expectedOutcome(fn, 'undefined', 'none');
   for (const { name, type, countsOut, reapTakes } of VALUES) {
-    for (const shape of SHAPES) {
+    for (const shape of shapes) {
       const key = `${fn}|${shape}|${name}`;
       actual[key] = normalize(fn, outcomes[key]);
       expected[key] = expectedOutcome(fn, type, shape, countsOut, reapTakes);
@@ -146,6 +147,10 @@ for (const target of ['main', 'fresh']) {
       : 'a fresh instance (process.dlopen, setup not called before the sweep)';
 
   describe(`hostile: every binding function, every kind of value, every way of calling it: ${label}`, function () {
+    before(function () {
+      needs(this, 'new with a revoked Proxy');
+    });
+
     let run;
     const sweep = async () => (await (run ??= runClean('hostile-calls.js', [target]))).report;
 
@@ -198,8 +203,22 @@ for (const target of ['main', 'fresh']) {
       assert.deepEqual(extras.reapOfLive, { returned: 'undefined' });
     });
 
-    it('counts: [pending, queued] whatever it is given and however it is called; a Float64Array(2+) first argument is filled and returned, any other typed array is refused with TypeError ERR_INVALID_ARG_TYPE', async function () {
-      assertSweep((await sweep()).outcomes, 'counts');
+    it('counts: [pending, queued] whatever it is given and however it is called but with new; a Float64Array(2+) first argument is filled and returned, any other typed array is refused with TypeError ERR_INVALID_ARG_TYPE', async function () {
+      assertSweep(
+        (await sweep()).outcomes,
+        'counts',
+        SHAPES.filter((shape) => shape !== 'new'),
+      );
+    });
+
+    it('counts called with new: the same outcomes as called plainly', async function () {
+      needs(this, 'new on a Node-API function');
+      const { outcomes } = await sweep();
+      const withNew = Object.fromEntries(Object.entries(outcomes).filter(([key]) => key.startsWith('counts|new|')));
+      assert.equal(Object.keys(withNew).length, VALUES.length);
+      for (const { name, type, countsOut, reapTakes } of VALUES) {
+        assert.deepEqual(normalize('counts', withNew[`counts|new|${name}`]), expectedOutcome('counts', type, 'new', countsOut, reapTakes), name);
+      }
     });
 
     it('triggerUncaughtException: with a listener, every value (even revoked Proxies, symbols, undefined) is reported exactly once, as itself, and the call returns', async function () {
@@ -453,6 +472,7 @@ describe('hostile: triggerUncaughtException without a listener (Node\'s own rule
     'error marked',
   ]) {
     it(`${value}: the process dies of it with exit code 1, no signal, nothing after the call runs`, async function () {
+      needs(this, 'uncaught exception ends the task');
       const result = await runDying('hostile-trigger.js', [value], 1);
       assert.doesNotMatch(result.stdout, /END OF SCRIPT/, 'the call returned');
       if (value === 'error marked') assert.match(result.stderr, /addcleanup hostile marker/);
@@ -460,6 +480,7 @@ describe('hostile: triggerUncaughtException without a listener (Node\'s own rule
   }
 
   it('a listener that throws: exit code 7, as for any uncaught exception', async function () {
+    needs(this, 'exit code 7 for a throwing listener');
     const result = await runDying('hostile-trigger.js', ['throwing-listener'], 7);
     assert.match(result.stderr, /the listener throws/);
     assert.doesNotMatch(result.stdout, /END OF SCRIPT/);

@@ -19,7 +19,7 @@
 // fast-check's path and the shrunk sequence. ADDCLEANUP_MODEL_OPS changes the
 // number of operations.
 const assert = require('node:assert/strict');
-const { requireGc } = require('./helpers');
+const { requireGc, needs } = require('./helpers');
 const { runModel, defaultSeed } = require('./model-checker');
 
 requireGc();
@@ -28,6 +28,7 @@ const OPS = Number(process.env.ADDCLEANUP_MODEL_OPS) || 200000;
 
 describe('model-based random testing: random operation sequences match the reference model (points 1-5, 7-9, 11)', function () {
   it(`points 1, 2, 3, 4, 5, 7, 8, 9, 11: ${OPS} random operations (fast-check commands) never contradict the model`, async function () {
+    needs(this, 'precise collection');
     // Normally 20-40 s on 2 cores; the margin is for a loaded machine and for
     // shrinking a failure (bounded by shrinkBudgetMs below).
     this.timeout(180000);

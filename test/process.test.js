@@ -8,7 +8,7 @@
 const assert = require('node:assert/strict');
 // helpers.js refuses to load without --expose-gc; the children get it from
 // runNode either way.
-const { runFixture, assertCleanExit, assertNoCrashOutput, parseResult } = require('./helpers');
+const { runFixture, assertCleanExit, assertNoCrashOutput, parseResult, needs } = require('./helpers');
 
 // Below mocha's 60 s, so that a child that hangs (for instance, kept alive by
 // registrations of live objects) fails with its output rather than a bare
@@ -95,6 +95,8 @@ describe('process: exceptions thrown by cleanups (point 9)', function () {
     }
 
     it('point 9: an Error: exit code 1, stderr shows "Error: <message>" and the stack of the throw', async function () {
+      needs(this, 'uncaught exception ends the task');
+      needs(this, 'exit event after an uncaught exception');
       const result = await runFixture('process-throw-unhandled.js', ['error'], { timeoutMs: CHILD_TIMEOUT_MS });
       assertDiedOfUncaught(result);
       assert.match(result.stderr, /^Error: addcleanup fixture: unhandled cleanup failure$/m);
@@ -103,12 +105,16 @@ describe('process: exceptions thrown by cleanups (point 9)', function () {
     });
 
     it('point 9: a thrown string: exit code 1, stderr shows the string', async function () {
+      needs(this, 'uncaught exception ends the task');
+      needs(this, 'exit event after an uncaught exception');
       const result = await runFixture('process-throw-unhandled.js', ['string'], { timeoutMs: CHILD_TIMEOUT_MS });
       assertDiedOfUncaught(result);
       assert.match(result.stderr, /^addcleanup fixture: a thrown string$/m);
     });
 
     it('point 9: an uncaughtExceptionMonitor sees the same error, and the process still dies with code 1', async function () {
+      needs(this, 'uncaught exception ends the task');
+      needs(this, 'exit event after an uncaught exception');
       const result = await runFixture('process-throw-unhandled.js', ['error', '--monitor'], {
         timeoutMs: CHILD_TIMEOUT_MS,
       });
@@ -157,6 +163,7 @@ describe('process: keep-alive, exit and teardown (point 12)', function () {
   });
 
   it('point 12: process.exit() with 5,000 cleanups queued but not run is clean', async function () {
+    needs(this, 'a turn between finalizer and delivery');
     const r = await runClean('process-exit-queued.js', ['queued']);
     assert.equal(r.code, 0);
     assert.equal(r.ran, 0);

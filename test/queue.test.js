@@ -8,7 +8,7 @@
 // Uses a fresh instance of the addon (process.dlopen) whose deliver function
 // records the slots it is given.
 const assert = require('node:assert/strict');
-const { requireGc, until, settle } = require('./helpers');
+const { requireGc, until, settle, needs } = require('./helpers');
 const { loadFresh, registerDropped: dropIds } = require('./fixtures/hostile-util');
 
 const gc = requireGc();
@@ -88,6 +88,7 @@ describe('native queue: delivery order and completeness', function () {
   });
 
   it('below 4,096 deaths the queue is not sorted, and everything still arrives once', async function () {
+    needs(this, 'finalizers in no particular order');
     const { binding, batches } = freshInstance();
     const slots = registerDropped(binding, 3000);
     const delivered = await collectDelivered(batches, 3000);
@@ -97,6 +98,8 @@ describe('native queue: delivery order and completeness', function () {
   });
 
   it('slots beyond 2^11 and 2^22 (all three radix digits) sort correctly: 70,000 deaths after 4,200,000 registrations made and stopped', async function () {
+    needs(this, 'one backlog per collection');
+    needs(this, 'fast reference deletion');
     this.timeout(120000);
     const { binding, batches } = freshInstance();
     // Slots past 2^22 (three 11-bit digits): 4.2 million registrations.

@@ -1,0 +1,83 @@
+'use strict';
+// Runs the mocha suite under one runtime binary for scripts/node-matrix.js and
+// scripts/runtimes.js: output echoed (unless quiet) and kept in a log file,
+// the whole run bounded by a timeout, and scripts/lib/result-reporter.js'
+// JSON result read back.
+const fs = require('node:fs');
+const path = require('node:path');
+const { spawn } = require('node:child_process');
+const { REPORTER, RESULT_ENV } = require('./result-reporter');
+
+const ROOT = path.join(__dirname, '..', '..');
+const MOCHA_BIN = path.join(ROOT, 'node_modules', 'mocha', 'bin', 'mocha.js');
+
+let current = null; // the running mocha process group, killed on Ctrl-C
+
+function killGroup(child) {
+  try {
+    process.kill(-child.pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    if (current) killGroup(current);
+    process.exit(130);
+  });
+}
+
+/**
+ * `<bin> ...prefix mocha --reporter <result reporter> ...mochaArgs` in the
+ * repository, with `env` added to this process's environment (a key set to
+ * undefined is removed). Resolves { code, signal, timedOut, wallMs, report,
+ * logFile }; `report` is null when mocha died before the end of its run.
+ */
+function runMocha({ label, bin, prefix = [], mochaArgs, env = {}, workDir, quiet, timeoutMin }) {
+  return new Promise((resolve) => {
+    const slug = label.replace(/\W+/g, '-');
+    const resultFile = path.join(workDir, `result-${slug}.json`);
+    const logFile = path.join(workDir, `${slug}.log`);
+    const log = fs.openSync(logFile, 'w');
+    const childEnv = { ...process.env, ...env, [RESULT_ENV]: resultFile };
+    for (const [key, value] of Object.entries(childEnv)) if (value === undefined) delete childEnv[key];
+    childEnv.PATH = `${path.dirname(bin)}${path.delimiter}${childEnv.PATH || ''}`;
+    const args = [...prefix, MOCHA_BIN, '--reporter', REPORTER, ...(process.stdout.isTTY ? ['--color'] : []), ...mochaArgs];
+    const header = `\n===== ${label} (${bin})\n$ ${bin} ${args.map((a) => (/[\s*]/.test(a) ? JSON.stringify(a) : a)).join(' ')}\n`;
+    process.stdout.write(header);
+    fs.writeSync(log, header);
+
+    const start = process.hrtime.bigint();
+    // detached: its own process group, so a timeout kills mocha's child and
+    // every process the tests spawned, not only the wrapper.
+    const child = spawn(bin, args, { cwd: ROOT, env: childEnv, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    current = child;
+    const tee = (stream) => (chunk) => {
+      fs.writeSync(log, chunk);
+      if (!quiet) stream.write(chunk);
+    };
+    child.stdout.on('data', tee(process.stdout));
+    child.stderr.on('data', tee(process.stderr));
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      killGroup(child);
+    }, timeoutMin * 60000);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      current = null;
+      fs.closeSync(log);
+      const wallMs = Number(process.hrtime.bigint() - start) / 1e6;
+      let report = null;
+      try {
+        report = JSON.parse(fs.readFileSync(resultFile, 'utf8'));
+      } catch {
+        // mocha died before its end event: reported as a failure by the caller.
+      }
+      resolve({ code, signal, timedOut, wallMs, report, logFile });
+    });
+  });
+}
+
+module.exports = { MOCHA_BIN, runMocha };

