@@ -29,12 +29,20 @@ const LACKS = {
     'precise collection':
       'JavaScriptCore scans the native stack conservatively, so an object the program dropped can outlive any number of collections (one created inside a cleanup survived 30 rounds of the model)',
     'one backlog per collection':
-      "Bun runs one collection's finalizers over several turns, so its deaths reach the queue in small runs and never form one backlog to sort",
+      "Bun runs one collection's finalizers over several turns: its deaths reach the queue in small runs, never as one backlog (to sort, or all queued when the first cleanup runs)",
     'new on a Node-API function': 'a Node-API function called with `new` returns the new object, not the value the function returned',
   },
   Deno: {
     'a turn between finalizer and delivery':
       "Deno runs Node-API finalizers and the queue's wake-up before the next timer or immediate: no JavaScript runs between a death being queued and its delivery",
+    'terminating a busy worker':
+      'worker.terminate() of a worker that is running JavaScript (a cleanup that never returns, or a delivery of 50,000) at times never ends it: the round waits forever',
+    'silent worker errors':
+      "Deno prints a worker's uncaught error on the process's stderr even when the parent handles the Worker's 'error' event",
+    'timers before finalizers':
+      "Deno runs deferred Node-API finalizers, and the queue's wake-up, before an overdue timer: a blocked loop cannot hold a death back past a 1 ms timeout",
+    'node --require in child processes':
+      "Deno drops Node's --require flag when a child process is started with Node's arguments, so the child's preload never runs",
     'exit code 7 for a throwing listener': "a throwing 'uncaughtException' listener ends Deno with exit code 1 (Node's is 7)",
     'exit event after an uncaught exception': "Deno does not emit process 'exit' when an uncaught exception ends the process",
     'finalizers in no particular order':

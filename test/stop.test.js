@@ -10,7 +10,7 @@
 // global was deleted before the package loaded.
 const assert = require('node:assert/strict');
 const path = require('node:path');
-const { requireGc, turn, turns, until, settle, inScope, runNode, assertCleanExit } = require('./helpers');
+const { requireGc, turn, turns, until, settle, inScope, runNode, assertCleanExit, needs } = require('./helpers');
 const { addCleanup, cleanupStats } = require('..');
 const { binding } = require('../dist/binding');
 
@@ -142,6 +142,7 @@ describe(`stop(): ${mode}`, function () {
 if (shared) {
   describe('stop() without SharedArrayBuffer (the global deleted before the package loads)', function () {
     it('the same suites pass in a child where SharedArrayBuffer does not exist: stop.test.js, go.test.js, semantics.test.js, api.test.js', async function () {
+      needs(this, 'node --require in child processes');
       this.timeout(180000);
       const mocha = path.join(path.dirname(require.resolve('mocha/package.json')), 'bin', 'mocha.js');
       const files = ['stop', 'go', 'semantics', 'api'].map((name) => path.join(__dirname, `${name}.test.js`));

@@ -335,6 +335,7 @@ describe('drainCleanups()', function () {
   });
 
   it('resolves false when timeoutMs passes while the cleanups cannot run (loop blocked), and true later', async function () {
+    needs(this, 'timers before finalizers');
     await flush();
     let ran = 0;
     registerDropped(2, () => ran++);
