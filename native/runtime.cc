@@ -35,7 +35,8 @@ bool ProcessExports(const char* name) {
 // exports node_api_post_finalizer too, but what its experimental mode does
 // with finalizers is its own: there the stable version is declared.
 #ifdef _WIN32
-constexpr const char* kNodeStart = "?Start@node@@YAHHPEAPEAD@Z";
+// MSVC's name: argv is char* [] (a const pointer, Q), as node.exe exports it.
+constexpr const char* kNodeStart = "?Start@node@@YAHHQEAPEAD@Z";
 #else
 constexpr const char* kNodeStart = "_ZN4node5StartEiPPc";
 #endif

@@ -21,13 +21,18 @@ const keep = process.argv.includes('--keep');
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 const SOURCES = ['package.json', 'package-lock.json', 'binding.gyp', 'native', 'lib', 'scripts/prebuild.js', 'tsconfig.json', 'README.md', 'LICENSE', 'CHANGELOG.md'];
 
+// The installed package must load what it ships: no ADDCLEANUP_NATIVE_PATH
+// of the calling test run. npm.cmd (Windows) runs only through a shell.
 function run(cmd, args, cwd, extraEnv = {}) {
+  const env = { ...process.env, ...extraEnv };
+  delete env.ADDCLEANUP_NATIVE_PATH;
   return execFileSync(cmd, args, {
     cwd,
-    env: { ...process.env, ...extraEnv },
+    env,
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'pipe'],
     maxBuffer: 64 * 1024 * 1024,
+    shell: cmd.endsWith('.cmd'),
   });
 }
 
