@@ -12,7 +12,7 @@
 // never touched, and stripped with the strip of its own toolchain.
 //
 //   node scripts/prebuild.js                 every target whose compiler is installed
-//   node scripts/prebuild.js --arch=arm64    only those (comma-separated)
+//   node scripts/prebuild.js --target=linux-arm64   only those (comma-separated)
 //   node scripts/prebuild.js --all           every target; a missing compiler is an error
 //
 // `npm pack` runs it (prepack). Under `npm publish` it behaves as with --all:
@@ -31,7 +31,16 @@ const NODE_GYP = path.join(ROOT, 'node_modules', 'node-gyp', 'bin', 'node-gyp.js
 const TARGETS = [
   { platform: 'linux', arch: 'x64', prefix: '', apt: 'g++' },
   { platform: 'linux', arch: 'arm64', prefix: 'aarch64-linux-gnu-', apt: 'g++-aarch64-linux-gnu' },
+  // mingw-w64's -posix g++ (the -win32 one has no std::mutex, which
+  // node-addon-api needs); linked against an import library for node.exe.
+  { platform: 'win32', arch: 'x64', prefix: 'x86_64-w64-mingw32-', apt: 'mingw-w64', gxx: 'x86_64-w64-mingw32-g++-posix' },
 ];
+// Node-API's def files, for the Windows import library (npm registry).
+const NODE_API_HEADERS = { pkg: 'node-api-headers', version: '1.9.0' };
+
+function compilerOf(target) {
+  return target.gxx ?? `${target.prefix}g++`;
+}
 
 function has(command) {
   return spawnSync(command, ['--version'], { stdio: 'ignore' }).status === 0;
@@ -82,42 +91,96 @@ function buildFor(target, { from, sources, product, out }) {
   }
 }
 
-// The architecture an ELF file was built for (its e_machine field).
+// The architecture a binary was built for: an ELF file's e_machine, or a PE
+// file's Machine field (after the "PE\0\0" signature e_lfanew points at).
 function elfMachine(file) {
-  const header = Buffer.alloc(20);
-  const fd = fs.openSync(file, 'r');
-  try {
-    fs.readSync(fd, header, 0, 20, 0);
-  } finally {
-    fs.closeSync(fd);
+  const bytes = fs.readFileSync(file);
+  if (bytes.toString('latin1', 0, 2) === 'MZ') {
+    const pe = bytes.readUInt32LE(0x3c);
+    const machines = { 0x8664: 'x64', 0xaa64: 'arm64' };
+    return machines[bytes.readUInt16LE(pe + 4)] ?? `PE machine 0x${bytes.readUInt16LE(pe + 4).toString(16)}`;
   }
   const machines = { 0x3e: 'x64', 0xb7: 'arm64' };
-  return machines[header.readUInt16LE(18)] ?? `e_machine 0x${header.readUInt16LE(18).toString(16)}`;
+  return machines[bytes.readUInt16LE(18)] ?? `e_machine 0x${bytes.readUInt16LE(18).toString(16)}`;
+}
+
+// The first target of a binding.gyp (JSON once its # comments are gone).
+function gypTarget(dir) {
+  const text = fs.readFileSync(path.join(dir, 'binding.gyp'), 'utf8');
+  return JSON.parse(text.replace(/^\s*#.*$/gm, '')).targets[0];
+}
+
+/**
+ * node-gyp cannot target Windows from Linux: this compiles a binding.gyp's
+ * sources with mingw-w64 directly, with its defines and flags (and its
+ * Release configuration's), against an import library for node.exe made from
+ * Node-API's def file. Statically linked: the result imports only node.exe,
+ * KERNEL32 and msvcrt.
+ */
+function buildMingw(target, { from, product, out }) {
+  const gyp = gypTarget(from);
+  const release = gyp.configurations?.Release ?? {};
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), `addcleanup-build-${target.platform}-`));
+  try {
+    const headers = nodeApiHeaders();
+    execFileSync(`${target.prefix}dlltool`, ['-d', path.join(headers, 'def', 'node_api.def'), '-l', path.join(work, 'libnode.a'), '-D', 'node.exe']);
+    const includes = (gyp.include_dirs ?? []).map((dir) =>
+      dir.startsWith('<!') ? require('node-addon-api').include_dir : path.resolve(from, dir),
+    );
+    const defines = [...(gyp.defines ?? []), ...(release.defines ?? []), 'BUILDING_NODE_EXTENSION'];
+    const objects = [];
+    for (const source of gyp.sources) {
+      const cxx = source.endsWith('.c') ? compilerOf(target).replace(/g\+\+-posix$/, 'gcc-posix') : compilerOf(target);
+      const flags = source.endsWith('.c') ? gyp.cflags ?? [] : [...(gyp.cflags_cc ?? []), ...(release.cflags_cc ?? [])];
+      const object = path.join(work, `${path.basename(source)}.o`);
+      const args = [...flags, ...defines.map((d) => `-D${d}`), ...[...includes, path.join(headers, 'include')].map((i) => `-I${i}`)];
+      execFileSync(cxx, [...args.filter((a) => a !== '-fvisibility=hidden'), '-c', path.join(from, source), '-o', object]);
+      objects.push(object);
+    }
+    fs.mkdirSync(path.dirname(out), { recursive: true });
+    execFileSync(compilerOf(target), ['-shared', '-o', out, ...objects, `-L${work}`, '-lnode', '-static-libgcc', '-static-libstdc++', '-static', '-Wl,--no-undefined', '-s']);
+    if (elfMachine(out) !== target.arch) throw new Error(`${out} was built for ${elfMachine(out)}, not ${target.arch}`);
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+}
+
+// node-api-headers from the npm registry (its def files and headers), cached
+// like the runtimes' binaries.
+function nodeApiHeaders() {
+  const { cacheRoot, ensurePackage } = require('./lib/npm-binaries');
+  const { pkg, version } = NODE_API_HEADERS;
+  const dir = path.join(cacheRoot(), pkg);
+  const isComplete = (prefix) => fs.existsSync(path.join(prefix, 'def', 'node_api.def'));
+  const { prefix } = ensurePackage({ pkg, version, dir, members: ['package/def', 'package/include'], isComplete, check() {} });
+  return prefix;
 }
 
 function build(target) {
   const out = path.join(ROOT, 'prebuilds', `${target.platform}-${target.arch}`);
   fs.rmSync(out, { recursive: true, force: true });
   const file = path.join(out, 'node.napi.node');
-  buildFor(target, { from: ROOT, sources: ['binding.gyp', 'native'], product: 'addcleanup.node', out: file });
+  if (target.platform === 'win32') buildMingw(target, { from: ROOT, product: 'addcleanup.node', out: file });
+  else buildFor(target, { from: ROOT, sources: ['binding.gyp', 'native'], product: 'addcleanup.node', out: file });
   console.log(`prebuild: ${path.relative(ROOT, file)} (${fs.statSync(file).size} bytes, ${target.platform}-${target.arch})`);
 }
 
 function main() {
-  const { values } = parseArgs({ options: { arch: { type: 'string' }, all: { type: 'boolean' } } });
+  const { values } = parseArgs({ options: { target: { type: 'string' }, all: { type: 'boolean' } } });
   const all = values.all || process.env.npm_command === 'publish';
-  const wanted = values.arch ? values.arch.split(',') : TARGETS.map((t) => t.arch);
-  for (const arch of wanted) {
-    if (!TARGETS.some((t) => t.arch === arch)) throw new Error(`prebuild: no target for arch "${arch}"`);
+  const name = (t) => `${t.platform}-${t.arch}`;
+  const wanted = values.target ? values.target.split(',') : TARGETS.map(name);
+  for (const w of wanted) {
+    if (!TARGETS.some((t) => name(t) === w)) throw new Error(`prebuild: no target "${w}" (${TARGETS.map(name).join(', ')})`);
   }
   // The toolchains are named for an x64 Linux host (whichever Node runs this
   // script: an emulated arm64 one runs it too); each binary's ELF header is
   // checked against its target after the build.
   if (process.platform !== 'linux') throw new Error(`prebuild: the prebuilds are made on Linux (this is ${process.platform})`);
-  for (const target of TARGETS.filter((t) => wanted.includes(t.arch))) {
-    if (!has(`${target.prefix}g++`)) {
-      const message = `${target.prefix}g++ is not installed (Debian: apt-get install ${target.apt})`;
-      if (all || values.arch) throw new Error(`prebuild: cannot build ${target.platform}-${target.arch}: ${message}`);
+  for (const target of TARGETS.filter((t) => wanted.includes(name(t)))) {
+    if (!has(compilerOf(target))) {
+      const message = `${compilerOf(target)} is not installed (Debian: apt-get install ${target.apt})`;
+      if (all || values.target) throw new Error(`prebuild: cannot build ${target.platform}-${target.arch}: ${message}`);
       console.log(`prebuild: skipped ${target.platform}-${target.arch}: ${message}`);
       continue;
     }
@@ -125,7 +188,7 @@ function main() {
   }
 }
 
-module.exports = { TARGETS, buildFor, has };
+module.exports = { TARGETS, buildFor, buildMingw, compilerOf, has };
 
 if (require.main === module) {
   try {

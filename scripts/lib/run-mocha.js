@@ -34,7 +34,7 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
  * undefined is removed). Resolves { code, signal, timedOut, wallMs, report,
  * logFile }; `report` is null when mocha died before the end of its run.
  */
-function runMocha({ label, bin, prefix = [], mochaArgs, env = {}, workDir, quiet, timeoutMin }) {
+function runMocha({ label, bin, prefix = [], mochaArgs, env = {}, workDir, quiet, timeoutMin, toFile = false }) {
   return new Promise((resolve) => {
     const slug = label.replace(/\W+/g, '-');
     const resultFile = path.join(workDir, `result-${slug}.json`);
@@ -51,14 +51,19 @@ function runMocha({ label, bin, prefix = [], mochaArgs, env = {}, workDir, quiet
     const start = process.hrtime.bigint();
     // detached: its own process group, so a timeout kills mocha's child and
     // every process the tests spawned, not only the wrapper.
-    const child = spawn(bin, args, { cwd: ROOT, env: childEnv, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    // toFile: the output goes straight into the log (Windows Node under Wine
+    // cannot write to a pipe: EBADF).
+    const stdio = toFile ? ['ignore', log, log] : ['ignore', 'pipe', 'pipe'];
+    const child = spawn(bin, args, { cwd: ROOT, env: childEnv, detached: true, stdio });
     current = child;
     const tee = (stream) => (chunk) => {
       fs.writeSync(log, chunk);
       if (!quiet) stream.write(chunk);
     };
-    child.stdout.on('data', tee(process.stdout));
-    child.stderr.on('data', tee(process.stderr));
+    if (!toFile) {
+      child.stdout.on('data', tee(process.stdout));
+      child.stderr.on('data', tee(process.stderr));
+    }
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
