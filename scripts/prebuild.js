@@ -6,18 +6,21 @@
 //
 //   prebuilds/linux-x64/node.napi.node     g++ (this machine)
 //   prebuilds/linux-arm64/node.napi.node   aarch64-linux-gnu-g++ (Debian's g++-aarch64-linux-gnu)
+//   prebuilds/win32-x64/node.napi.node     x86_64-w64-mingw32-g++-posix (Debian's mingw-w64)
 //
-// Both are glibc builds. Each is compiled in a copy of binding.gyp and native/
-// in a temporary folder, so the checkout's build/ (which the tests load) is
-// never touched, and stripped with the strip of its own toolchain.
+// The Linux ones are glibc builds made by node-gyp in a copy of binding.gyp
+// and native/ in a temporary folder, so the checkout's build/ (which the tests
+// load) is never touched, and stripped with their own toolchain's strip. The
+// Windows one is compiled by buildMingw() from the same binding.gyp.
 //
 //   node scripts/prebuild.js                 every target whose compiler is installed
 //   node scripts/prebuild.js --target=linux-arm64   only those (comma-separated)
 //   node scripts/prebuild.js --all           every target; a missing compiler is an error
 //
 // `npm pack` runs it (prepack). Under `npm publish` it behaves as with --all:
-// a published tarball never lacks a platform silently. The arm64 binary is
-// tested under qemu by `npm run test:arm64` (scripts/arm64.js), which CI runs.
+// a published tarball never lacks a platform silently. `npm run test:runtimes`
+// (scripts/runtimes.js), which CI runs, tests the arm64 binary under qemu and
+// the win32 one under Wine, both taken from a packed tarball.
 const { execFileSync, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
@@ -33,7 +36,14 @@ const TARGETS = [
   { platform: 'linux', arch: 'arm64', prefix: 'aarch64-linux-gnu-', apt: 'g++-aarch64-linux-gnu' },
   // mingw-w64's -posix g++ (the -win32 one has no std::mutex, which
   // node-addon-api needs); linked against an import library for node.exe.
-  { platform: 'win32', arch: 'x64', prefix: 'x86_64-w64-mingw32-', apt: 'mingw-w64', gxx: 'x86_64-w64-mingw32-g++-posix' },
+  {
+    platform: 'win32',
+    arch: 'x64',
+    prefix: 'x86_64-w64-mingw32-',
+    apt: 'mingw-w64',
+    gcc: 'x86_64-w64-mingw32-gcc-posix',
+    gxx: 'x86_64-w64-mingw32-g++-posix',
+  },
 ];
 // Node-API's def files, for the Windows import library (npm registry).
 const NODE_API_HEADERS = { pkg: 'node-api-headers', version: '1.9.0' };
@@ -57,11 +67,12 @@ function nodedir() {
 
 /**
  * Builds the node-gyp project made of `sources` (paths relative to `from`) for
- * `target`, in a temporary copy, and copies build/Release/<product> to `out`,
+ * `target`, in a temporary copy, and copies the built .node (named after the
+ * binding.gyp's target) to `out`,
  * stripped with the target's own strip. Also used by scripts/runtimes.js for
  * the arm64 copy of the test addon.
  */
-function buildFor(target, { from, sources, product, out }) {
+function buildFor(target, { from, sources, out }) {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), `addcleanup-build-${target.arch}-`));
   try {
     for (const source of sources) fs.cpSync(path.join(from, source), path.join(work, source), { recursive: true });
@@ -82,18 +93,23 @@ function buildFor(target, { from, sources, product, out }) {
       throw new Error(`node-gyp failed for ${target.platform}-${target.arch}:\n${run.stdout}\n${run.stderr}`);
     }
     fs.mkdirSync(path.dirname(out), { recursive: true });
-    fs.copyFileSync(path.join(work, 'build', 'Release', product), out);
+    fs.copyFileSync(path.join(work, 'build', 'Release', `${gypTarget(from).target_name}.node`), out);
     execFileSync(`${target.prefix}strip`, ['--strip-unneeded', out]);
-    const machine = elfMachine(out);
-    if (machine !== target.arch) throw new Error(`${out} was built for ${machine}, not ${target.arch}`);
+    checkMachine(out, target);
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }
 }
 
-// The architecture a binary was built for: an ELF file's e_machine, or a PE
-// file's Machine field (after the "PE\0\0" signature e_lfanew points at).
-function elfMachine(file) {
+// Throws unless `file` was built for the target's architecture: an ELF
+// file's e_machine, or a PE file's Machine field (after the "PE\0\0"
+// signature e_lfanew points at).
+function checkMachine(file, target) {
+  const machine = machineOf(file);
+  if (machine !== target.arch) throw new Error(`${file} was built for ${machine}, not ${target.arch}`);
+}
+
+function machineOf(file) {
   const bytes = fs.readFileSync(file);
   if (bytes.toString('latin1', 0, 2) === 'MZ') {
     const pe = bytes.readUInt32LE(0x3c);
@@ -117,7 +133,7 @@ function gypTarget(dir) {
  * Node-API's def file. Statically linked: the result imports only node.exe,
  * KERNEL32 and msvcrt.
  */
-function buildMingw(target, { from, product, out }) {
+function buildMingw(target, { from, out }) {
   const gyp = gypTarget(from);
   const release = gyp.configurations?.Release ?? {};
   const work = fs.mkdtempSync(path.join(os.tmpdir(), `addcleanup-build-${target.platform}-`));
@@ -130,16 +146,17 @@ function buildMingw(target, { from, product, out }) {
     const defines = [...(gyp.defines ?? []), ...(release.defines ?? []), 'BUILDING_NODE_EXTENSION'];
     const objects = [];
     for (const source of gyp.sources) {
-      const cxx = source.endsWith('.c') ? compilerOf(target).replace(/g\+\+-posix$/, 'gcc-posix') : compilerOf(target);
-      const flags = source.endsWith('.c') ? gyp.cflags ?? [] : [...(gyp.cflags_cc ?? []), ...(release.cflags_cc ?? [])];
+      const isC = source.endsWith('.c');
+      const cxx = isC ? target.gcc : target.gxx;
+      const flags = isC ? gyp.cflags ?? [] : [...(gyp.cflags_cc ?? []), ...(release.cflags_cc ?? [])];
       const object = path.join(work, `${path.basename(source)}.o`);
       const args = [...flags, ...defines.map((d) => `-D${d}`), ...[...includes, path.join(headers, 'include')].map((i) => `-I${i}`)];
-      execFileSync(cxx, [...args.filter((a) => a !== '-fvisibility=hidden'), '-c', path.join(from, source), '-o', object]);
+      execFileSync(cxx, [...args, '-c', path.join(from, source), '-o', object]);
       objects.push(object);
     }
     fs.mkdirSync(path.dirname(out), { recursive: true });
     execFileSync(compilerOf(target), ['-shared', '-o', out, ...objects, `-L${work}`, '-lnode', '-static-libgcc', '-static-libstdc++', '-static', '-Wl,--no-undefined', '-s']);
-    if (elfMachine(out) !== target.arch) throw new Error(`${out} was built for ${elfMachine(out)}, not ${target.arch}`);
+    checkMachine(out, target);
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }
@@ -160,8 +177,8 @@ function build(target) {
   const out = path.join(ROOT, 'prebuilds', `${target.platform}-${target.arch}`);
   fs.rmSync(out, { recursive: true, force: true });
   const file = path.join(out, 'node.napi.node');
-  if (target.platform === 'win32') buildMingw(target, { from: ROOT, product: 'addcleanup.node', out: file });
-  else buildFor(target, { from: ROOT, sources: ['binding.gyp', 'native'], product: 'addcleanup.node', out: file });
+  if (target.platform === 'win32') buildMingw(target, { from: ROOT, out: file });
+  else buildFor(target, { from: ROOT, sources: ['binding.gyp', 'native'], out: file });
   console.log(`prebuild: ${path.relative(ROOT, file)} (${fs.statSync(file).size} bytes, ${target.platform}-${target.arch})`);
 }
 
@@ -174,7 +191,7 @@ function main() {
     if (!TARGETS.some((t) => name(t) === w)) throw new Error(`prebuild: no target "${w}" (${TARGETS.map(name).join(', ')})`);
   }
   // The toolchains are named for an x64 Linux host (whichever Node runs this
-  // script: an emulated arm64 one runs it too); each binary's ELF header is
+  // script: an emulated arm64 one runs it too); each binary's header is
   // checked against its target after the build.
   if (process.platform !== 'linux') throw new Error(`prebuild: the prebuilds are made on Linux (this is ${process.platform})`);
   for (const target of TARGETS.filter((t) => wanted.includes(name(t)))) {

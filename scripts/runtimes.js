@@ -106,7 +106,7 @@ function arm64Target(workDir) {
   // The test-only addon (test/addon), cross-built for arm64 too.
   const testAddon = path.join(workDir, 'test_addon-arm64.node');
   const arm64 = TARGETS.find((t) => t.arch === 'arm64');
-  buildFor(arm64, { from: path.join(ROOT, 'test', 'addon'), sources: ['binding.gyp', 'test_addon.c'], product: 'test_addon.node', out: testAddon });
+  buildFor(arm64, { from: path.join(ROOT, 'test', 'addon'), sources: ['binding.gyp', 'test_addon.c'], out: testAddon });
   // The model test's random operations: a fifth of the default, since qemu
   // runs it about ten times slower than x64 (its title says how many ran).
   const env = { QEMU_LD_PREFIX, ADDCLEANUP_NATIVE_PATH: addon, ADDCLEANUP_TEST_ADDON: testAddon, ADDCLEANUP_MODEL_OPS: '40000' };
@@ -137,7 +137,7 @@ function win32Target(workDir) {
   const addon = packedPrebuild(workDir, 'win32-x64');
   const testAddon = path.join(workDir, 'test_addon-win32.node');
   const win32 = TARGETS.find((t) => t.platform === 'win32');
-  buildMingw(win32, { from: path.join(ROOT, 'test', 'addon'), product: 'test_addon.node', out: testAddon });
+  buildMingw(win32, { from: path.join(ROOT, 'test', 'addon'), out: testAddon });
   const dir = path.join(cacheRoot(), WIN_NODE.pkg);
   const isComplete = (prefix) => fs.existsSync(path.join(prefix, 'bin', 'node.exe'));
   const { version } = resolveVersion(WIN_NODE.pkg, WIN_NODE.major, dir, isComplete);
