@@ -2,8 +2,8 @@
 // The mocha reporter of scripts/node-matrix.js and scripts/runtimes.js, loaded
 // by mocha (--reporter) inside the runtime under test: the usual spec output,
 // then, at the end, what those scripts check, as JSON in the file named by
-// $ADDCLEANUP_MATRIX_RESULT: the runtime and binary that actually ran the
-// tests, whether gc() was exposed, which .node files were loaded, the counts,
+// $ADDCLEANUP_MATRIX_RESULT: the Node version and binary that actually ran
+// the tests, whether gc() was exposed, which .node files were loaded, the counts,
 // the failures, and the skipped tests with the reason each gave.
 const fs = require('node:fs');
 const path = require('node:path');
@@ -30,14 +30,11 @@ function createReporter() {
       runner.once(EVENT_RUN_END, () => {
         const out = process.env[RESULT_ENV];
         if (!out) return;
-        const g = globalThis;
         const result = {
           version: process.version,
-          runtime: g.Bun ? `Bun ${g.Bun.version}` : g.Deno ? `Deno ${g.Deno.version.deno}` : `Node ${process.version}`,
-          arch: process.arch,
           execPath: process.execPath,
           napi: process.versions.napi,
-          gcExposed: typeof g.gc === 'function',
+          gcExposed: typeof globalThis.gc === 'function',
           addons: Object.keys(require.cache).filter((f) => f.endsWith('.node')),
           stats: this.stats,
           failures,
