@@ -108,6 +108,36 @@ const IMPLS = {
     },
   },
 
+  // The package with a subscriber on its tracing channel (issue 13): what
+  // tracing costs per cleanup. The subscriber listens to all five events and
+  // does the least a metrics exporter would: in `start` it adds waitedMs to
+  // a count, a sum and a maximum. Its own work is thus a few nanoseconds;
+  // the figure is what the package adds (the context object, a clock read
+  // per run, runStores and the publishes).
+  'addcleanup-traced': {
+    label: 'addcleanup traced',
+    hasStop: false,
+    experiments: ['register', 'delivery', 'churn'],
+    load() {
+      const { addCleanup } = require(ROOT);
+      const channel = require('node:diagnostics_channel').tracingChannel('addcleanup:cleanup');
+      const waited = { count: 0, sum: 0, max: 0 };
+      const nothing = () => {};
+      channel.subscribe({
+        start({ waitedMs }) {
+          waited.count++;
+          waited.sum += waitedMs;
+          if (waitedMs > waited.max) waited.max = waitedMs;
+        },
+        end: nothing,
+        asyncStart: nothing,
+        asyncEnd: nothing,
+        error: nothing,
+      });
+      return (onCleanup) => ({ register: (obj, arg) => addCleanup(obj, onCleanup, arg), stop: null });
+    },
+  },
+
   // The package in debug mode (ADDCLEANUP_DEBUG=1): the cost of its checks.
   // Not in the default run; ask for it with --impls=addcleanup,addcleanup-debug.
   // Each child is a fresh process, so setting the variable before the first

@@ -110,6 +110,7 @@ function printReport(runs, summary, options, availability) {
   console.log('');
   for (const n of options.ns) console.log(`${table(n, summary, opts).join('\n')}\n`);
   console.log(LEGEND.join('\n'));
+  if (options.impls.includes(TRACED)) console.log(`\n${tracingLines(summary, options).join('\n')}`);
   const problems = checks(runs);
   console.log(
     problems.length === 0
@@ -117,6 +118,31 @@ function printReport(runs, summary, options, availability) {
       : `\nCHECKS FAILED:\n${problems.map((p) => `  ${p}`).join('\n')}`,
   );
   return problems;
+}
+
+// What a subscriber on the tracing channel costs: the traced column minus
+// addcleanup's, per registration or cleanup, for each N.
+const TRACED = 'addcleanup-traced';
+
+function tracingLines(summary, options) {
+  const lines = ['Tracing (a subscriber on addcleanup:cleanup recording every run; traced minus addcleanup):'];
+  const delta = (n, key, perN) => {
+    const row = summary.medians[n][key];
+    const traced = row[TRACED]?.median;
+    const plain = row[SUBJECT]?.median;
+    if (typeof traced !== 'number' || typeof plain !== 'number') return 'n/a';
+    const d = perN ? ((traced - plain) * 1e6) / n : traced - plain;
+    return `${d >= 0 ? '+' : ''}${d.toFixed(1)} ns`;
+  };
+  for (const n of options.ns) {
+    const parts = [];
+    if (options.experiments.includes('register')) parts.push(`registration ${delta(n, 'register.nsPerCall', false)}/call`);
+    if (options.experiments.includes('delivery')) {
+      parts.push(`delivery ${delta(n, 'delivery.afterGcMs', true)}/cleanup (after gc), ${delta(n, 'delivery.totalMs', true)}/cleanup (total)`);
+    }
+    lines.push(`  N=${n.toLocaleString('en-US')}: ${parts.join('; ')}`);
+  }
+  return lines;
 }
 
 function writeJson(file, output) {

@@ -14,8 +14,9 @@ import { AsyncResource } from 'node:async_hooks';
 import { setImmediate as scheduleTurn } from 'node:timers';
 import { binding } from './binding';
 import * as debug from './debug';
+import { counters, fatal, run, runTraced, setSettledHook, traced, type AnyCleanup } from './run';
 
-type AnyCleanup = (arg: any) => void;
+export { counters };
 
 const SLOT_SPAN = 4294967296; // 2^32: an id is generation * 2^32 + slot
 
@@ -66,8 +67,6 @@ export function argOf(slot: number): unknown {
   return argPages[slot >>> PAGE_BITS]?.[slot & PAGE_MASK];
 }
 
-// Counters since load (cleanupStats()).
-export const counters = { executed: 0, stopped: 0, failed: 0 };
 // Cleanups of the batch being delivered that have not been called yet: still
 // "queued" for cleanupStats(), though the native queue has handed them over.
 let batchRemaining = 0;
@@ -86,73 +85,125 @@ export function readCounts(): Float64Array {
   return scratch;
 }
 
-/** True when no cleanup of this thread is queued or running. */
-export function idle(): boolean {
+/** True when no cleanup of this thread is queued or being called. */
+export function queueIdle(): boolean {
   if (delivering) return false;
   binding.counts(scratch);
   return scratch[1] === 0;
 }
 
-// drainCleanups() waiters: woken when a batch ends with nothing left queued.
-const waiters = new Set<() => void>();
-
-export function addWaiter(wake: () => void): void {
-  waiters.add(wake);
+/** True when, in addition, no async cleanup of this thread is running. */
+export function idle(): boolean {
+  return counters.running === 0 && queueIdle();
 }
 
-export function removeWaiter(wake: () => void): void {
-  waiters.delete(wake);
+// The waiters of drainCleanups() and collect(). Each has its condition,
+// checked again whenever a batch ends and whenever an async cleanup settles:
+// the only two events that can make one hold.
+interface Waiter {
+  done: () => boolean;
+  wake: () => void;
 }
+const waiters = new Set<Waiter>();
 
 function wakeWaiters(): void {
-  if (waiters.size === 0 || !idle()) return;
-  const woken = [...waiters];
-  waiters.clear();
-  for (const wake of woken) wake();
-}
-
-// Bun's napi_fatal_exception, with no 'uncaughtException' listener, returns
-// and ends the process only when the current task is over. Node's does not
-// return. On Bun, the rest of the batch is then not run, as on Node.
-const fatalReturns = (globalThis as { Bun?: unknown }).Bun !== undefined;
-let dying = false;
-
-function run(cleanup: AnyCleanup, arg: unknown): void {
-  counters.executed++;
-  try {
-    cleanup(arg);
-  } catch (error) {
-    counters.failed++;
-    // Reported like any uncaught exception; with a listener, the rest of the
-    // batch goes on.
-    binding.triggerUncaughtException(error);
-    if (fatalReturns && process.listenerCount('uncaughtException') === 0) dying = true;
+  if (waiters.size === 0) return;
+  for (const waiter of [...waiters]) {
+    if (waiter.done()) {
+      waiters.delete(waiter);
+      waiter.wake();
+    }
   }
 }
+setSettledHook(wakeWaiters);
 
-// Takes the registration in `slot` out of the tables, then runs its cleanup
-// (if it still has one): nothing here keeps cleanup or arg alive afterwards.
-// Returns whether a cleanup ran.
-function runSlot(slot: number): boolean {
+/**
+ * Resolves true once `done()` holds, false if `timeoutMs` passes first (the
+ * timer does not keep the process alive). One loop turn comes first: where
+ * the runtime defers finalizers, it runs those of objects a collection has
+ * already found dead in an immediate, which puts them in the queue. (Where
+ * they run inside the GC, they are queued already.) While the queue is not
+ * empty, it keeps the loop alive itself; a running async cleanup does not.
+ */
+export function waitUntil(done: () => boolean, timeoutMs: number): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    let timer: NodeJS.Timeout | undefined;
+    let settled = false;
+    const waiter: Waiter = {
+      done,
+      wake() {
+        settled = true;
+        if (timer !== undefined) clearTimeout(timer);
+        resolve(true);
+      },
+    };
+    if (Number.isFinite(timeoutMs)) {
+      timer = setTimeout(() => {
+        settled = true;
+        waiters.delete(waiter);
+        resolve(false);
+      }, timeoutMs);
+      timer.unref();
+    }
+    setImmediate(() => {
+      if (settled) return;
+      if (done()) waiter.wake();
+      else waiters.add(waiter);
+    });
+  });
+}
+
+// Takes the registration in `slot` out of the tables and returns its cleanup
+// (undefined if it has none), leaving its arg in `takenArg` for the caller,
+// which clears it: nothing here keeps cleanup or arg alive afterwards.
+let takenArg: unknown;
+
+function take(slot: number): AnyCleanup | undefined {
   const page = slot >>> PAGE_BITS;
   const index = slot & PAGE_MASK;
   const pageCleanups = cleanupPages[page];
   const pageArgs = argPages[page];
   const cleanup = pageCleanups[index];
-  const arg = pageArgs[index];
+  takenArg = pageArgs[index];
   pageCleanups[index] = undefined;
   pageArgs[index] = undefined;
+  return cleanup;
+}
+
+// Runs the cleanup of `slot`, if it still has one; returns whether it did.
+function runSlot(slot: number): boolean {
+  const cleanup = take(slot);
+  const arg = takenArg;
+  takenArg = undefined;
   if (cleanup === undefined) return false;
   run(cleanup, arg);
   return true;
 }
 
-// Debug mode: the same, timed, and the registration's stack dropped.
+// The same, with the tracing channel's events: while someone subscribes.
+// The batch waited `batchWaitedMs` (native/queue.cc splits batches where
+// their time stamps change) until `batchStartMs`; each cleanup waits that
+// plus the time the batch took to reach it.
+let batchWaitedMs = 0;
+let batchStartMs = 0;
+
+function runSlotTraced(slot: number): boolean {
+  const cleanup = take(slot);
+  const arg = takenArg;
+  takenArg = undefined;
+  if (cleanup === undefined) return false;
+  runTraced(cleanup, arg, batchWaitedMs + (performance.now() - batchStartMs));
+  return true;
+}
+
+// Debug mode: either of the two, timed, and the registration's stack dropped.
+let runSlotPlain: (slot: number) => boolean = runSlot;
+
 function runSlotDebug(slot: number): boolean {
   const stack = stacks[slot];
   stacks[slot] = undefined;
   const start = performance.now();
-  if (!runSlot(slot)) return false;
+  if (!runSlotPlain(slot)) return false;
   const ms = performance.now() - start;
   if (ms > debug.slowMs) debug.warnSlowCleanup(ms, stack);
   return true;
@@ -163,14 +214,15 @@ function runSlotDebug(slot: number): boolean {
 // the GC.
 // The native side does not reuse the batch's slots until this returns, so a
 // cleanup that registers new objects cannot overwrite an entry that is still
-// to run. Each process uses one of runSlot and runSlotDebug (debug mode is
-// chosen at load), so the call below stays monomorphic.
+// to run. Without a subscriber each process uses one of runSlot and
+// runSlotDebug (debug mode is chosen at load), so the call below stays
+// monomorphic.
 function deliverBatch(slots: Uint32Array, runOne: (slot: number) => boolean): void {
   const n = slots.length;
   delivering = true;
   batchRemaining = n;
   try {
-    for (let i = 0; i < n && !dying; i++) {
+    for (let i = 0; i < n && !fatal.dying; i++) {
       batchRemaining--;
       runOne(slots[i]);
     }
@@ -181,18 +233,27 @@ function deliverBatch(slots: Uint32Array, runOne: (slot: number) => boolean): vo
   wakeWaiters();
 }
 
+// Picks the runner of a batch: the channel is checked once per batch.
+function runnerFor(waitedMs: number, plain: (slot: number) => boolean): (slot: number) => boolean {
+  if (!traced()) return plain;
+  batchWaitedMs = waitedMs;
+  batchStartMs = performance.now();
+  return runSlotTraced;
+}
+
 // Every batch runs inside this one async resource, made when the package
 // loads: async hooks and AsyncLocalStorage see cleanups as "addcleanup"
 // callbacks, never as part of whatever code triggered the collection.
 const resource = new AsyncResource('addcleanup');
 
-function deliverFast(slots: Uint32Array): void {
-  resource.runInAsyncScope(deliverBatch, undefined, slots, runSlot);
+function deliverFast(slots: Uint32Array, waitedMs: number): void {
+  resource.runInAsyncScope(deliverBatch, undefined, slots, runnerFor(waitedMs, runSlot));
 }
 
 // Debug mode also warns about the batch's wait in the queue.
 function deliverDebug(slots: Uint32Array, waitedMs: number): void {
   if (waitedMs > debug.slowMs) debug.warnQueueDelay(waitedMs);
+  runSlotPlain = runnerFor(waitedMs, runSlot);
   resource.runInAsyncScope(deliverBatch, undefined, slots, runSlotDebug);
 }
 

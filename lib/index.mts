@@ -2,4 +2,10 @@
 // `import` and `require` share one instance of the addon (and one set of
 // registrations) per thread.
 export { addCleanup, AddCleanup, Cleanup, checkCleanups, cleanupStats, drainCleanups } from './index.js';
-export type { CleanupStats, CodedError, DrainOptions, UnrunnableCleanup } from './index.js';
+export type {
+  CleanupStats,
+  CleanupTraceContext,
+  CodedError,
+  DrainOptions,
+  UnrunnableCleanup,
+} from './index.js';

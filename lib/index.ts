@@ -3,7 +3,6 @@
 // is lib/core.ts; the native half is native/.
 import { binding } from './binding';
 import {
-  addWaiter,
   argOf,
   argPages,
   cleanupOf,
@@ -13,10 +12,10 @@ import {
   idle,
   readCounts,
   remember,
-  removeWaiter,
   slotOf,
   stacks,
   stopRegistration,
+  waitUntil,
 } from './core';
 import { findUnreachableCleanups } from './check';
 import * as debug from './debug';
@@ -29,6 +28,7 @@ import {
 } from './errors';
 
 export type { CodedError } from './errors';
+export type { CleanupTraceContext } from './run';
 
 let createCleanup: (id: number) => Cleanup;
 const CONSTRUCT = Symbol('Cleanup');
@@ -115,6 +115,18 @@ export class Cleanup {
  *
  * A cleanup that throws is reported like an uncaught exception
  * (`process.on('uncaughtException')` sees it); the other cleanups still run.
+ *
+ * A cleanup may be async: if it returns a promise (any thenable), the queue
+ * does not wait for it, and the cleanup counts as `running` in
+ * {@link cleanupStats} until the promise settles; {@link drainCleanups} waits
+ * for it. If the promise rejects, the reason is reported as an unhandled
+ * rejection (`process.on('unhandledRejection')` receives it; with no handler,
+ * Node's `--unhandled-rejections` mode applies, by default ending the
+ * process), even if other code also handles that promise.
+ *
+ * Each run is published on the `addcleanup:cleanup` tracing channel of
+ * `node:diagnostics_channel` while it has subscribers (see
+ * {@link CleanupTraceContext}).
  *
  * @typeParam T - the type of the watched object.
  * @typeParam S - the type of `arg`, and of the cleanup's parameter.
@@ -207,14 +219,16 @@ export interface DrainOptions {
 }
 
 /**
- * Waits until no cleanup of this thread is queued or running: every object
- * already found dead has had its cleanup run. It first lets the event loop
+ * Waits until no cleanup of this thread is queued or running, async cleanups
+ * included: every object already found dead has had its cleanup run, and
+ * every promise a cleanup returned has settled. It first lets the event loop
  * turn once, so that objects the garbage collector has already found dead
  * reach the queue. It does not force a garbage collection (see `collect()` in
  * `addcleanup/testing` for that).
  *
  * @param options - `timeoutMs`: how long to wait at most (default 10,000 ms).
- *   The timer does not keep the process alive by itself.
+ *   The timer does not keep the process alive by itself, nor does a running
+ *   async cleanup (its own I/O does).
  * @returns a promise of `true` once the queue is empty and no cleanup is
  *   running, or `false` if `timeoutMs` passed first.
  * @throws TypeError with code `ERR_INVALID_ARG_TYPE` or `ERR_INVALID_ARG_VALUE`
@@ -228,31 +242,7 @@ export interface DrainOptions {
  * ```
  */
 export function drainCleanups(options?: DrainOptions): Promise<boolean> {
-  const timeoutMs = timeoutOption(options, drainCleanups);
-  return new Promise<boolean>((resolve) => {
-    let timer: NodeJS.Timeout | undefined;
-    const wake = (): void => {
-      if (timer !== undefined) clearTimeout(timer);
-      resolve(true);
-    };
-    if (Number.isFinite(timeoutMs)) {
-      timer = setTimeout(() => {
-        removeWaiter(wake);
-        resolve(false);
-      }, timeoutMs);
-      timer.unref();
-    }
-    // One turn first: where the runtime defers finalizers, it runs those of
-    // objects a collection has already found dead in an immediate, which
-    // puts them in the queue. (Where they run inside the GC, they are queued
-    // already, and the turn costs nothing more than a turn.)
-    setImmediate(() => {
-      if (idle()) wake();
-      // Otherwise the queue is armed (and keeps the loop alive): the batch
-      // that empties it wakes us.
-      else addWaiter(wake);
-    });
-  });
+  return waitUntil(idle, timeoutOption(options, drainCleanups));
 }
 
 /** The counters returned by {@link cleanupStats}. */
@@ -261,11 +251,19 @@ export interface CleanupStats {
   pending: number;
   /** Object found dead, cleanup not yet run. */
   queued: number;
-  /** Cleanups called since the package was loaded, those that threw included. */
+  /**
+   * Async cleanups (those that returned a promise or other thenable) called
+   * and not yet settled.
+   */
+  running: number;
+  /**
+   * Cleanups called since the package was loaded, once each, when called:
+   * those that threw and those still running included.
+   */
   executed: number;
   /** Registrations cancelled by `stop()` since the package was loaded. */
   stopped: number;
-  /** Cleanups that threw since the package was loaded. */
+  /** Cleanups that threw, or whose promise rejected, since the package was loaded. */
   failed: number;
 }
 
@@ -284,6 +282,7 @@ export function cleanupStats(): CleanupStats {
   return {
     pending: counts[0],
     queued: counts[1],
+    running: counters.running,
     executed: counters.executed,
     stopped: counters.stopped,
     failed: counters.failed,

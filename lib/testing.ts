@@ -1,9 +1,10 @@
 // addcleanup/testing: helpers for tests that check resources are released.
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
-import { counters } from './core';
+import { counters, queueIdle, waitUntil } from './core';
 import { timeoutOption } from './errors';
-import { drainCleanups, type DrainOptions } from './index';
+import type { DrainOptions } from './index';
+import { newEpoch, runningSince } from './run';
 
 let gcFunction: (() => void) | undefined;
 
@@ -35,6 +36,10 @@ function fullGc(): () => void {
  * last reference to other watched objects), and returns how many cleanups
  * ran during the call. For tests that check that resources are released.
  *
+ * Each round also waits for the async cleanups started during the call to
+ * settle (not for those started before it), so that what they release is
+ * released when the promise resolves.
+ *
  * It works whether or not the runtime was started with `--expose-gc`. Without
  * it, on Node and Deno, it obtains V8's gc function by switching the
  * `--expose-gc` flag on to create one private context, then off again (the
@@ -65,6 +70,8 @@ export function collect(options?: DrainOptions): Promise<number> {
 
 async function collectRounds(gc: () => void, timeoutMs: number): Promise<number> {
   const start = counters.executed;
+  const epoch = newEpoch();
+  const settled = (): boolean => runningSince(epoch) === 0 && queueIdle();
   const deadline = performance.now() + timeoutMs;
   let quietRounds = 0;
   // Two quiet rounds in a row: one round can find an object dead only after
@@ -76,7 +83,7 @@ async function collectRounds(gc: () => void, timeoutMs: number): Promise<number>
     await new Promise<void>((resolve) => setImmediate(resolve));
     gc();
     const left = deadline - performance.now();
-    if (left <= 0 || !(await drainCleanups({ timeoutMs: left }))) break;
+    if (left <= 0 || !(await waitUntil(settled, left))) break;
     quietRounds = counters.executed === before ? quietRounds + 1 : 0;
   }
   return counters.executed - start;

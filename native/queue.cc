@@ -118,6 +118,14 @@ napi_value Queue::OnSlice(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+size_t Queue::NextBatchLength() {
+  const uint64_t seq = pushed_ - size();
+  while (stamps_.size() > 1 && stamps_[1].seq <= seq) stamps_.pop_front();
+  size_t count = std::min(size(), kBatchSize);
+  if (stamps_.size() > 1) count = std::min<size_t>(count, stamps_[1].seq - seq);
+  return count;
+}
+
 double Queue::WaitedMs(uint64_t seq, uint64_t now_ns) {
   while (stamps_.size() > 1 && stamps_[1].seq <= seq) stamps_.pop_front();
   if (stamps_.empty() || now_ns < stamps_.front().ns) return 0;
@@ -221,7 +229,7 @@ void Queue::RunSlice(napi_env env, size_t max_batches) {
     SortNewRun();
     const uint64_t start = NowNs();
     for (size_t batch = 0; !failed && batch < max_batches && size() > 0 && !closed_; batch++) {
-      if (DeliverBatch(deliver, std::min(size(), kBatchSize)) != napi_ok) {
+      if (DeliverBatch(deliver, NextBatchLength()) != napi_ok) {
         // `deliver` reports every cleanup's exception itself, so a failure
         // here means JavaScript can no longer run (a worker being
         // terminated, or process.exit() from a cleanup in a worker). Leave

@@ -9,18 +9,17 @@
 // anywhere. On the loop, the wake-up runs the first slice, and each slice
 // that leaves work schedules the next one with the `schedule` function given
 // to Start (setImmediate from node:timers, captured by lib/core.ts at load).
-// A slice calls the JavaScript
-// `deliver(slots: Uint32Array, waitedMs: number)` once per batch of at most
-// kBatchSize slots (lib/core.ts runs each batch inside an "addcleanup"
-// AsyncResource, so async hooks and AsyncLocalStorage see cleanups as such),
-// and stops after kMaxBatchesPerSlice
-// batches or kSliceNs, whichever comes first; what is left goes to the next
-// slice, one loop turn later. The first slice after a wake-up runs in the
-// poll phase and delivers one batch (a few deaths are delivered as soon as
-// possible); the slice it schedules runs in the same turn's check phase; from
-// then on one slice per turn. A mass death is therefore delivered in short
-// slices, at most kMaxBatchesPerSlice + 1 batches per loop turn, between
-// which the loop runs everything else.
+// A slice calls the JavaScript `deliver(slots: Uint32Array, waitedMs: number)`
+// once per batch of at most kBatchSize slots, found dead under one time stamp
+// (lib/core.ts runs each batch inside an "addcleanup" AsyncResource, so async
+// hooks and AsyncLocalStorage see cleanups as such), and stops after
+// kMaxBatchesPerSlice batches or kSliceNs, whichever comes first; what is left
+// goes to the next slice, one loop turn later. The first slice after a wake-up
+// runs in the poll phase and delivers one batch (a few deaths are delivered as
+// soon as possible); the slice it schedules runs in the same turn's check
+// phase; from then on one slice per turn. A mass death is therefore delivered
+// in short slices, at most kMaxBatchesPerSlice + 1 batches per loop turn,
+// between which the loop runs everything else.
 //
 // Keep-alive: while idle, nothing here is ref'd, so watching live objects
 // never keeps a thread alive. From the first queued death until the queue is
@@ -103,6 +102,10 @@ class Queue {
   void RunSlice(napi_env env, size_t max_batches);
   void SortNewRun();
   static void SortBySlot(uint32_t* slots, size_t count);
+  // The length of the next batch: at most kBatchSize slots, all under one
+  // time stamp, so that the batch's `waitedMs` holds for each of its slots
+  // (the tracing channel reports it per cleanup).
+  size_t NextBatchLength();
   // How long the slot with push sequence number `seq` has waited, in ms.
   double WaitedMs(uint64_t seq, uint64_t now_ns);
   // Delivers items_[head_, head_ + count) in one JavaScript call.

@@ -155,6 +155,25 @@ function inScope(fn) {
   return fn();
 }
 
+// Replaces every `event` listener of process (mocha's included: its
+// 'uncaughtException' and 'unhandledRejection' listeners would fail the test)
+// by one that records each call as { value, detail } (the error or reason,
+// then the origin or promise), for the duration of fn(seen); the saved
+// listeners are put back afterwards.
+async function withOnlyListener(event, fn) {
+  const saved = process.listeners(event);
+  process.removeAllListeners(event);
+  const seen = [];
+  const listener = (value, detail) => seen.push({ value, detail });
+  process.on(event, listener);
+  try {
+    return await fn(seen);
+  } finally {
+    process.removeListener(event, listener);
+    for (const l of saved) process.on(event, l);
+  }
+}
+
 // Spawns `node --expose-gc <args>` with the package root as cwd and resolves
 // { code, signal, stdout, stderr }. With exposeGc: false, the child has no
 // gc(): the flag is left out and NODE_OPTIONS (which could carry it) is not
@@ -245,6 +264,7 @@ module.exports = {
   settle,
   inScope,
   thrown,
+  withOnlyListener,
   runNode,
   runFixture,
   assertCleanExit,

@@ -17,6 +17,7 @@ const {
   settle,
   inScope,
   thrown,
+  withOnlyListener,
   runNode,
   runFixture,
   parseResult,
@@ -30,7 +31,7 @@ const testing = require('addcleanup/testing');
 const gc = requireGc();
 
 const FIXTURES = path.join(__dirname, 'fixtures');
-const STAT_KEYS = ['executed', 'failed', 'pending', 'queued', 'stopped'];
+const STAT_KEYS = ['executed', 'failed', 'pending', 'queued', 'running', 'stopped'];
 
 // Drains the microtask queue of the current turn (a few hops) without
 // letting the event loop move on.
@@ -93,22 +94,6 @@ function resultOf(r) {
   const value = parseResult(r);
   assert.equal(value.error, undefined, `the child failed: ${value.error}`);
   return value;
-}
-
-// Replaces every 'uncaughtException' listener (mocha's included: it would
-// fail the test) by one that records, for the duration of fn.
-async function withUncaughtListener(fn) {
-  const saved = process.listeners('uncaughtException');
-  process.removeAllListeners('uncaughtException');
-  const seen = [];
-  const listener = (error, origin) => seen.push({ error, origin });
-  process.on('uncaughtException', listener);
-  try {
-    return await fn(seen);
-  } finally {
-    process.removeListener('uncaughtException', listener);
-    for (const l of saved) process.on('uncaughtException', l);
-  }
 }
 
 // ---------------------------------------------------------------------------
@@ -416,7 +401,7 @@ describe('drainCleanups()', function () {
       first: true,
       ranAtFirst: 3,
       second: true,
-      stats: { pending: 1, queued: 0, executed: 3, stopped: 0, failed: 0 },
+      stats: { pending: 1, queued: 0, running: 0, executed: 3, stopped: 0, failed: 0 },
       refTimeouts: 0,
     });
     assert.match(r.stdout, /^EXIT 0$/m);
@@ -451,7 +436,7 @@ describe('drainCleanups()', function () {
 
 // ---------------------------------------------------------------------------
 describe('cleanupStats()', function () {
-  it('returns a fresh plain object with exactly the five numeric counters', function () {
+  it('returns a fresh plain object with exactly the six numeric counters', function () {
     const a = cleanupStats();
     const b = cleanupStats();
     assert.notEqual(a, b, 'each call must return its own object');
@@ -494,7 +479,7 @@ describe('cleanupStats()', function () {
 
   it('counts a cleanup that throws in executed and failed (uncaughtException listener installed)', async function () {
     const base = await flush();
-    await withUncaughtListener(async (seen) => {
+    await withOnlyListener('uncaughtException', async (seen) => {
       let okRan = 0;
       inScope(() => {
         addCleanup(
@@ -509,7 +494,7 @@ describe('cleanupStats()', function () {
       await until(() => seen.length === 1 && okRan === 1, { what: 'the throwing and the normal cleanup' });
       await settle(1);
       assert.equal(seen.length, 1);
-      assert.equal(seen[0].error.message, 'tools: cleanup failed');
+      assert.equal(seen[0].value.message, 'tools: cleanup failed');
       assert.deepEqual(
         cleanupStats(),
         statsWith(base, { executed: base.executed + 2, failed: base.failed + 1 }),
@@ -550,7 +535,7 @@ describe('cleanupStats()', function () {
       worker.on('error', reject);
       worker.on('exit', (code) => (code === 0 ? resolve(message) : reject(new Error(`worker exited with ${code}`))));
     });
-    const zero = { pending: 0, queued: 0, executed: 0, stopped: 0, failed: 0 };
+    const zero = { pending: 0, queued: 0, running: 0, executed: 0, stopped: 0, failed: 0 };
     assert.deepEqual(report.start, zero);
     assert.deepEqual(report.registered, { ...zero, pending: 45 });
     assert.equal(report.stopResult, true);

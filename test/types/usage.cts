@@ -56,3 +56,40 @@ addCleanup({}, (fd: number) => fs.closeSync(fd));
 new Cleanup();
 // @ts-expect-error stop() returns a boolean, not a promise
 handle.stop().then(() => {});
+
+// Async cleanups: a cleanup may return a promise (issue 13).
+import fsp = require('node:fs/promises');
+import { cleanupStats, drainCleanups, type CleanupStats, type CleanupTraceContext } from 'addcleanup';
+declare const fileHandle: fsp.FileHandle;
+addCleanup({}, (h) => h.close(), fileHandle);
+addCleanup({}, async (path: string) => fsp.rm(path, { force: true }), '/tmp/x');
+const stats: CleanupStats = cleanupStats();
+const running: number = stats.running;
+void running;
+const drained: Promise<boolean> = drainCleanups({ timeoutMs: 100 });
+void drained;
+// @ts-expect-error the counters are numbers
+const notANumber: string = stats.running;
+void notANumber;
+
+// The tracing channel's context.
+import diagnosticsChannel = require('node:diagnostics_channel');
+const channel = diagnosticsChannel.tracingChannel<unknown, CleanupTraceContext>('addcleanup:cleanup');
+channel.subscribe({
+  start(context) {
+    const waited: number = context.waitedMs;
+    const fn: Function = context.cleanup;
+    void [waited, fn, context.arg];
+  },
+  end(context) {
+    void context.result;
+  },
+  asyncStart() {},
+  asyncEnd() {},
+  error(context) {
+    void context.error;
+  },
+});
+declare const traced: CleanupTraceContext;
+// @ts-expect-error waitedMs is read-only
+traced.waitedMs = 0;

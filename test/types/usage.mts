@@ -10,3 +10,10 @@ void handle.stop();
 addCleanup(42, () => {}, 0);
 // @ts-expect-error arg must match the cleanup's parameter
 addCleanup({}, (n: number) => void n, 'one');
+
+import type { CleanupStats, CleanupTraceContext } from 'addcleanup';
+import { cleanupStats } from 'addcleanup';
+const stats: CleanupStats = cleanupStats();
+const waited = (context: CleanupTraceContext): number => context.waitedMs + stats.running;
+void waited;
+addCleanup({}, async (n: number) => void n, 1);
