@@ -100,6 +100,8 @@ export function idle(): boolean {
 // The waiters of drainCleanups() and collect(). Each has its condition,
 // checked again whenever a batch ends and whenever an async cleanup settles:
 // the only two events that can make one hold.
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 interface Waiter {
   done: () => boolean;
   wake: () => void;
@@ -137,14 +139,20 @@ export function waitUntil(done: () => boolean, timeoutMs: number): Promise<boole
         resolve(true);
       },
     };
-    if (Number.isFinite(timeoutMs)) {
+    // Timers take at most 2^31-1 ms (about 24.8 days) and fire after 1 ms
+    // for anything longer: a longer wait is armed in steps of that length.
+    const deadline = performance.now() + timeoutMs;
+    const arm = (ms: number): void => {
       timer = setTimeout(() => {
+        const left = deadline - performance.now();
+        if (left >= 1) return arm(Math.min(left, MAX_TIMER_MS));
         settled = true;
         waiters.delete(waiter);
         resolve(false);
-      }, timeoutMs);
+      }, ms);
       timer.unref();
-    }
+    };
+    if (Number.isFinite(timeoutMs)) arm(Math.min(timeoutMs, MAX_TIMER_MS));
     setImmediate(() => {
       if (settled) return;
       if (done()) waiter.wake();

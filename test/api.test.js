@@ -1,5 +1,5 @@
 'use strict';
-// The public API surface and input validation (point 4): what the package
+// The public API surface and input validation: what the package
 // exports, how bad input is refused, and that a refused call registers
 // nothing at all.
 const assert = require('node:assert/strict');
@@ -133,7 +133,7 @@ function watchUncaught() {
 async function assertRefusalsLeaveNothing(refuse) {
   const got = [];
   // Made out here: a closure created inside the inScope() callback could
-  // share a context with ptr and keep it alive (point 7).
+  // share a context with ptr and keep it alive.
   const record = (x) => got.push(x);
   let before;
   let after;
@@ -150,7 +150,7 @@ async function assertRefusalsLeaveNothing(refuse) {
   assert.deepEqual(got, ['valid']);
 }
 
-describe('public API surface (point 4)', function () {
+describe('public API surface', function () {
   it('exports exactly the documented API: addCleanup, AddCleanup, Cleanup and the tools beyond Go', function () {
     assert.deepEqual(Object.keys(api).sort(), PUBLIC_EXPORTS);
     assert.equal(typeof addCleanup, 'function');
@@ -195,7 +195,7 @@ describe('public API surface (point 4)', function () {
   });
 });
 
-describe('input validation (point 4)', function () {
+describe('input validation', function () {
   describe('ptr that is not an object or function', function () {
     for (const [label, bad, received] of BAD_PTRS) {
       it(`ptr = ${label} throws TypeError ERR_INVALID_ARG_TYPE naming "ptr"`, function () {
@@ -320,7 +320,7 @@ describe('input validation (point 4)', function () {
   });
 });
 
-describe('Cleanup.prototype.stop() (point 5)', function () {
+describe('Cleanup.prototype.stop()', function () {
   it('never throws and returns booleans: true, then false, false on one handle', function () {
     const ptr = {};
     const handle = addCleanup(ptr, () => {}, 1);

@@ -1,5 +1,5 @@
 'use strict';
-// Async cleanups (issue 13): a cleanup that returns a promise or any other
+// Async cleanups: a cleanup that returns a promise or any other
 // thenable. The queue does not wait for it; cleanupStats() counts it as
 // running until it settles; drainCleanups() and collect() wait for it; a
 // rejection is counted as a failure and reported as an unhandled rejection.

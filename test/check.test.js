@@ -1,6 +1,6 @@
 'use strict';
 // findUnreachableCleanups (lib/check.ts): the exact analysis behind
-// checkCleanups() (issue 6, item 4). Given the live registrations (ptr,
+// checkCleanups(). Given the live registrations (ptr,
 // cleanup, arg), it reports those whose ptr is reachable from their own arg
 // (reason 'arg') or cleanup (reason 'cleanup') along strong references, so
 // that they can never run; registrations that are fine must not be reported.

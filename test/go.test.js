@@ -21,7 +21,7 @@ function newT() {
 }
 
 describe('Go runtime/mcleanup_test.go, translated', function () {
-  it('TestCleanup: the cleanup runs once, later, with arg as its only argument (points 1, 3)', async function () {
+  it('TestCleanup: the cleanup runs once, later, with arg as its only argument', async function () {
     const calls = [];
     inScope(() => {
       const v = newT();
@@ -49,7 +49,7 @@ describe('Go runtime/mcleanup_test.go, translated', function () {
     assert.deepEqual(calls[0], { self: undefined, nargs: 1, x: WANT });
   });
 
-  it('TestCleanupMultiple: the same cleanup and arg attached three times run three times (point 2)', async function () {
+  it('TestCleanupMultiple: the same cleanup and arg attached three times run three times', async function () {
     const got = [];
     const cleanup = (x) => got.push(x);
     inScope(() => {
@@ -65,7 +65,7 @@ describe('Go runtime/mcleanup_test.go, translated', function () {
     assert.deepEqual(got, [WANT, WANT, WANT]);
   });
 
-  it('TestCleanupZeroSizedStruct: empty object {} and empty array [] as ptr (point 3)', async function () {
+  it('TestCleanupZeroSizedStruct: empty object {} and empty array [] as ptr', async function () {
     // Go's test only checks that registering on a zero-sized object works;
     // here both registrations must also be honoured, each exactly once.
     const got = { object: [], array: [] };
@@ -82,7 +82,7 @@ describe('Go runtime/mcleanup_test.go, translated', function () {
     assert.deepEqual(got, { object: ['foo'], array: ['foo'] });
   });
 
-  it('TestCleanupAfterFinalizer: a FinalizationRegistry on the same object does not stop the cleanup (points 1, 2)', async function () {
+  it('TestCleanupAfterFinalizer: a FinalizationRegistry on the same object does not stop the cleanup', async function () {
     // Go's SetFinalizer resurrects the object, so its cleanup only runs in a
     // second cycle. JavaScript finalizers cannot resurrect; what carries over
     // is that both mechanisms fire for one object, each exactly once, in no
@@ -104,7 +104,7 @@ describe('Go runtime/mcleanup_test.go, translated', function () {
     assert.deepEqual(cleaned, [WANT]);
   });
 
-  it('TestCleanupInteriorPointer: cleanups on child objects run when the parent that holds them dies (point 1)', async function () {
+  it('TestCleanupInteriorPointer: cleanups on child objects run when the parent that holds them dies', async function () {
     // Go attaches cleanups to &ts.a, &ts.b, &ts.c, interior pointers into one
     // allocation. The JavaScript analogue: three child objects reachable only
     // through their parent.
@@ -131,7 +131,7 @@ describe('Go runtime/mcleanup_test.go, translated', function () {
     assert.deepEqual(got, [WANT, WANT, WANT]);
   });
 
-  it('TestCleanupStop: a stopped cleanup never runs (point 5)', async function () {
+  it('TestCleanupStop: a stopped cleanup never runs', async function () {
     let stoppedCalls = 0;
     const witness = [];
     const stopped = inScope(() => {
@@ -151,7 +151,7 @@ describe('Go runtime/mcleanup_test.go, translated', function () {
     assert.equal(stopped.stop(), false);
   });
 
-  it('TestCleanupStopMultiple: stop() three times is harmless and the cleanup never runs (point 5)', async function () {
+  it('TestCleanupStopMultiple: stop() three times is harmless and the cleanup never runs', async function () {
     let stoppedCalls = 0;
     const witness = [];
     const results = inScope(() => {
@@ -167,7 +167,7 @@ describe('Go runtime/mcleanup_test.go, translated', function () {
     assert.equal(stoppedCalls, 0, 'stopped cleanup ran');
   });
 
-  it('TestCleanupStopinterleavedMultiple: stopping some registrations of one object leaves the others (points 2, 5)', async function () {
+  it('TestCleanupStopinterleavedMultiple: stopping some registrations of one object leaves the others', async function () {
     const got = [];
     const cleanup = (x) => got.push(x);
     inScope(() => {
@@ -185,7 +185,7 @@ describe('Go runtime/mcleanup_test.go, translated', function () {
     assert.deepEqual(got, [1, 1, 1]);
   });
 
-  it('TestCleanupStopAfterCleanupRuns: stop() after the cleanup ran returns false and changes nothing (point 5)', async function () {
+  it('TestCleanupStopAfterCleanupRuns: stop() after the cleanup ran returns false and changes nothing', async function () {
     let calls = 0;
     // Go keeps only cl.Stop; here the Cleanup handle, which does not keep
     // the object alive.
@@ -201,14 +201,14 @@ describe('Go runtime/mcleanup_test.go, translated', function () {
     assert.equal(calls, 1);
   });
 
-  it('TestCleanupPointerEqualsArg: arg === ptr throws ERR_INVALID_ARG_VALUE and registers nothing (point 4)', async function () {
+  it('TestCleanupPointerEqualsArg: arg === ptr throws ERR_INVALID_ARG_VALUE and registers nothing', async function () {
     // Go panics with "ptr is equal to arg, cleanup will never run".
     let badCalls = 0;
     const witness = [];
     // Both functions are made out here, not inside the inScope() callback:
     // a closure created in a scope where v is captured would hold v through
     // its context, and a held cleanup that reaches ptr keeps ptr alive
-    // (point 7).
+    //.
     const bad = () => badCalls++;
     const record = (x) => witness.push(x);
     inScope(() => {
@@ -235,7 +235,7 @@ describe('Go runtime/mcleanup_test.go, translated', function () {
     assert.equal(badCalls, 0, 'the cleanup of the refused registration ran');
   });
 
-  it('TestCleanupLost: 20,000 registrations, none lost and none run twice (points 1, 2)', async function () {
+  it('TestCleanupLost: 20,000 registrations, none lost and none run twice', async function () {
     // Go registers 10,000 cleanups on each of GOMAXPROCS goroutines and then
     // waits for the cleanup queue to drain; here four "producers" of 5,000
     // each, every cleanup identified by its arg so that a lost or duplicated

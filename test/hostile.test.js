@@ -496,7 +496,7 @@ describe('hostile: triggerUncaughtException without a listener (Node\'s own rule
 
 // ---------------------------------------------------------------------------
 
-describe('hostile: the binding while its environment goes away (point 12)', function () {
+describe('hostile: the binding while its environment goes away', function () {
   // What exercise() in hostile-exit.js must observe, per instance.
   const exercised = (label) => ({
     [`${label} register`]: 'number',

@@ -1,5 +1,5 @@
 'use strict';
-// Point 3, objects owned by another native addon (issue 4, item 7): objects
+// Point 3, objects owned by another native addon: objects
 // that a second addon has napi_wrap'ped, objects carrying that addon's own
 // napi_add_finalizer finalizers, and napi_create_external values. addcleanup
 // watches them with Node-API weak references of its own, so the two addons
@@ -48,7 +48,7 @@ function makeCounter() {
   return cleanup;
 }
 
-describe('other native addons: objects they own (point 3)', function () {
+describe('other native addons: objects they own', function () {
   before('build (if needed) and load the test addon', async function () {
     // A fresh clone has no test/addon/build yet: node-gyp configure + one C
     // file takes a few seconds, far more on a loaded CI machine.
@@ -56,7 +56,7 @@ describe('other native addons: objects they own (point 3)', function () {
     addon = require(await ensureTestAddon());
   });
 
-  it('point 3: a napi_wrap\'ped class instance is unmodified by addCleanup, stays unwrappable, and its wrap finalizer and the cleanup each run once after death', async function () {
+  it('a napi_wrap\'ped class instance is unmodified by addCleanup, stays unwrappable, and its wrap finalizer and the cleanup each run once after death', async function () {
     const tag = newTag();
     const cleanup = makeCounter();
     // The holder is the only reference; the object is made in another frame.
@@ -85,7 +85,7 @@ describe('other native addons: objects they own (point 3)', function () {
     assert.equal(handle.stop(), false, 'stop() after the cleanup ran must return false');
   });
 
-  it('point 3: an existing object wrapped AFTER addCleanup (plain and frozen) is unwrappable and both sides run once after death', async function () {
+  it('an existing object wrapped AFTER addCleanup (plain and frozen) is unwrappable and both sides run once after death', async function () {
     const tags = [newTag(), newTag()];
     const cleanup = makeCounter();
     const holder = inScope(() => ({ objs: [{ plain: true }, Object.freeze({ frozen: true })] }));
@@ -112,7 +112,7 @@ describe('other native addons: objects they own (point 3)', function () {
     assert.deepEqual(tags.map((t) => finalizedCount('wrap', t)), [1, 1]);
   });
 
-  it('point 3: an object with the other addon\'s own napi_add_finalizer finalizers, interleaved with several addCleanups (same function and arg twice, one stopped): each unstopped cleanup and each finalizer runs once', async function () {
+  it('an object with the other addon\'s own napi_add_finalizer finalizers, interleaved with several addCleanups (same function and arg twice, one stopped): each unstopped cleanup and each finalizer runs once', async function () {
     const extra = [newTag(), newTag(), newTag()];
     const cleanup = makeCounter();
     const holder = inScope(() => ({ obj: { some: 'data' } }));
@@ -154,7 +154,7 @@ describe('other native addons: objects they own (point 3)', function () {
     for (const h of [a, b1, b2, c]) assert.equal(h.stop(), false);
   });
 
-  it('point 3: a napi_create_external value is unmodified by addCleanup, its pointer still readable, and its finalizer and the cleanup each run once after death', async function () {
+  it('a napi_create_external value is unmodified by addCleanup, its pointer still readable, and its finalizer and the cleanup each run once after death', async function () {
     const tag = newTag();
     const cleanup = makeCounter();
     const holder = inScope(() => ({ ext: addon.createExternal(tag) }));
@@ -177,7 +177,7 @@ describe('other native addons: objects they own (point 3)', function () {
     assert.equal(finalizedCount('external', tag), 1);
   });
 
-  it('point 3: one wrapped instance with two extra finalizers of the other addon and four addCleanups, two of them stopped: every finalizer once, exactly the unstopped cleanups once', async function () {
+  it('one wrapped instance with two extra finalizers of the other addon and four addCleanups, two of them stopped: every finalizer once, exactly the unstopped cleanups once', async function () {
     const wrapTag = newTag();
     const extra = [newTag(), newTag()];
     const cleanup = makeCounter();
@@ -212,7 +212,7 @@ describe('other native addons: objects they own (point 3)', function () {
     for (const h of [h1, h2, h3, h4]) assert.equal(h.stop(), false);
   });
 
-  it('point 3: an external with two extra finalizers of the other addon and three addCleanups, one stopped: its finalizers once each, exactly the unstopped cleanups once', async function () {
+  it('an external with two extra finalizers of the other addon and three addCleanups, one stopped: its finalizers once each, exactly the unstopped cleanups once', async function () {
     const extTag = newTag();
     const extra = [newTag(), newTag()];
     const cleanup = makeCounter();
@@ -244,7 +244,7 @@ describe('other native addons: objects they own (point 3)', function () {
     for (const h of [e1, e2, e3]) assert.equal(h.stop(), false);
   });
 
-  it('point 3: when every registration on a wrapped object is stopped, the other addon\'s finalizers still run once and no cleanup does', async function () {
+  it('when every registration on a wrapped object is stopped, the other addon\'s finalizers still run once and no cleanup does', async function () {
     const wrapTag = newTag();
     const extraTag = newTag();
     const cleanup = makeCounter();
@@ -264,7 +264,7 @@ describe('other native addons: objects they own (point 3)', function () {
     assert.equal(finalizedCount('extra', extraTag), 1);
   });
 
-  it('point 3: napi_remove_wrap by the other addon after addCleanup cancels only its wrap finalizer; the cleanup and its extra finalizer still run once', async function () {
+  it('napi_remove_wrap by the other addon after addCleanup cancels only its wrap finalizer; the cleanup and its extra finalizer still run once', async function () {
     const wrapTag = newTag();
     const extraTag = newTag();
     const cleanup = makeCounter();
@@ -286,7 +286,7 @@ describe('other native addons: objects they own (point 3)', function () {
     assert.equal(finalizedCount('wrap', wrapTag), 0, 'a removed wrap\'s finalizer ran');
   });
 
-  it('point 3: 300 wrapped instances, each with an extra finalizer and a cleanup, every other one stopped, all dying in one GC: each finalizer once, exactly the unstopped cleanups once', async function () {
+  it('300 wrapped instances, each with an extra finalizer and a cleanup, every other one stopped, all dying in one GC: each finalizer once, exactly the unstopped cleanups once', async function () {
     const N = 300;
     const first = nextTag;
     nextTag += 2 * N; // wrap tags first..first+N-1, extra tags after them

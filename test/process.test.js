@@ -27,12 +27,12 @@ async function runClean(name, args = [], expectedCode = 0) {
   return parseResult(result);
 }
 
-describe('process: exceptions thrown by cleanups (point 9)', function () {
+describe('process: exceptions thrown by cleanups', function () {
   // One child serves the two tests that read its report.
   let handled;
   const runHandled = () => (handled ??= runClean('process-throw-handled.js'));
 
-  it('point 9: with an uncaughtException listener, the listener gets the same error once and the rest of the batch runs', async function () {
+  it('with an uncaughtException listener, the listener gets the same error once and the rest of the batch runs', async function () {
     const r = await runHandled();
     assert.equal(r.done, true, 'the three cleanups never all ran');
     assert.equal(r.ran, 3);
@@ -55,12 +55,12 @@ describe('process: exceptions thrown by cleanups (point 9)', function () {
     assert.equal(r.log.filter((entry) => entry === 'handler').length, 1);
   });
 
-  it('point 9: uncaughtExceptionMonitor sees the same error too (Node\'s standard path)', async function () {
+  it('uncaughtExceptionMonitor sees the same error too (Node\'s standard path)', async function () {
     const r = await runHandled();
     assert.deepEqual(r.monitored, [{ same: true, origin: 'uncaughtException' }]);
   });
 
-  it('point 9: 10 of 100 cleanups in one batch throw: the listener sees exactly those 10 errors, all 100 run', async function () {
+  it('10 of 100 cleanups in one batch throw: the listener sees exactly those 10 errors, all 100 run', async function () {
     const r = await runClean('process-throw-many.js');
     assert.equal(r.done, true, 'the 100 cleanups never all ran');
     assert.equal(r.ran, 100);
@@ -74,7 +74,7 @@ describe('process: exceptions thrown by cleanups (point 9)', function () {
     assert.equal(r.strangers, 0, 'the listener got errors that no cleanup threw');
   });
 
-  it('point 9: a thrown non-Error value (string, undefined, null, number, bigint, boolean, symbol, object) reaches the listeners as is', async function () {
+  it('a thrown non-Error value (string, undefined, null, number, bigint, boolean, symbol, object) reaches the listeners as is', async function () {
     const r = await runClean('process-throw-values.js');
     assert.equal(r.done, true, 'the cleanups never all ran');
     assert.equal(r.ran, 9);
@@ -94,7 +94,7 @@ describe('process: exceptions thrown by cleanups (point 9)', function () {
       assert.match(result.stdout, /^exit 1 ran=1$/m, `'exit' not emitted with code 1:\n${result.stdout}`);
     }
 
-    it('point 9: an Error: exit code 1, stderr shows "Error: <message>" and the stack of the throw', async function () {
+    it('an Error: exit code 1, stderr shows "Error: <message>" and the stack of the throw', async function () {
       needs(this, 'uncaught exception ends the task');
       needs(this, 'exit event after an uncaught exception');
       const result = await runFixture('process-throw-unhandled.js', ['error'], { timeoutMs: CHILD_TIMEOUT_MS });
@@ -104,7 +104,7 @@ describe('process: exceptions thrown by cleanups (point 9)', function () {
       assert.match(result.stderr, /^\s+at .*process-throw-unhandled\.js:\d+:\d+/m);
     });
 
-    it('point 9: a thrown string: exit code 1, stderr shows the string', async function () {
+    it('a thrown string: exit code 1, stderr shows the string', async function () {
       needs(this, 'uncaught exception ends the task');
       needs(this, 'exit event after an uncaught exception');
       const result = await runFixture('process-throw-unhandled.js', ['string'], { timeoutMs: CHILD_TIMEOUT_MS });
@@ -112,7 +112,7 @@ describe('process: exceptions thrown by cleanups (point 9)', function () {
       assert.match(result.stderr, /^addcleanup fixture: a thrown string$/m);
     });
 
-    it('point 9: an uncaughtExceptionMonitor sees the same error, and the process still dies with code 1', async function () {
+    it('an uncaughtExceptionMonitor sees the same error, and the process still dies with code 1', async function () {
       needs(this, 'uncaught exception ends the task');
       needs(this, 'exit event after an uncaught exception');
       const result = await runFixture('process-throw-unhandled.js', ['error', '--monitor'], {
@@ -125,35 +125,35 @@ describe('process: exceptions thrown by cleanups (point 9)', function () {
   });
 });
 
-describe('process: keep-alive, exit and teardown (point 12)', function () {
-  it('point 12: 10,000 registrations on live objects do not keep the process alive', async function () {
+describe('process: keep-alive, exit and teardown', function () {
+  it('10,000 registrations on live objects do not keep the process alive', async function () {
     // If they did, the child would never exit and runFixture would time out.
     const r = await runClean('process-keepalive.js');
     assert.deepEqual(r, { code: 0, liveRan: 0, droppedRan: 0 });
   });
 
-  it('point 12: once queued cleanups have run, live registrations still do not keep the process alive', async function () {
+  it('once queued cleanups have run, live registrations still do not keep the process alive', async function () {
     const r = await runClean('process-keepalive.js', ['after-drain']);
     assert.deepEqual(r, { code: 0, liveRan: 0, droppedRan: 1000 });
   });
 
-  it('point 12: cleanups queued when the loop would go idle run before a natural exit (gc() as the last statement)', async function () {
+  it('cleanups queued when the loop would go idle run before a natural exit (gc() as the last statement)', async function () {
     const r = await runClean('process-natural-drain.js');
     assert.equal(r.code, 0);
     assert.equal(r.ran, r.count, `only ${r.ran} of ${r.count} cleanups ran before the exit`);
   });
 
-  it('point 12: process.exit() with 100,000 pending registrations exits with code 0, no signal, quiet', async function () {
+  it('process.exit() with 100,000 pending registrations exits with code 0, no signal, quiet', async function () {
     const r = await runClean('process-exit-pending.js');
     assert.deepEqual(r, { exitCode: 0, ran: 0 });
   });
 
-  it('point 12: process.exit(7) with 100,000 pending registrations exits with code 7', async function () {
+  it('process.exit(7) with 100,000 pending registrations exits with code 7', async function () {
     const r = await runClean('process-exit-pending.js', ['7'], 7);
     assert.deepEqual(r, { exitCode: 7, ran: 0 });
   });
 
-  it('point 12: process.exit() right after gc() (deaths found, no cleanup run) is clean', async function () {
+  it('process.exit() right after gc() (deaths found, no cleanup run) is clean', async function () {
     const r = await runClean('process-exit-queued.js', ['sync']);
     assert.equal(r.code, 0);
     assert.equal(r.ran, 0);
@@ -162,7 +162,7 @@ describe('process: keep-alive, exit and teardown (point 12)', function () {
     assert.equal(r.queued, r.finalizersInGc ? 5000 : 0);
   });
 
-  it('point 12: process.exit() with 5,000 cleanups queued but not run is clean', async function () {
+  it('process.exit() with 5,000 cleanups queued but not run is clean', async function () {
     needs(this, 'a turn between finalizer and delivery');
     const r = await runClean('process-exit-queued.js', ['queued']);
     assert.equal(r.code, 0);
@@ -172,7 +172,7 @@ describe('process: keep-alive, exit and teardown (point 12)', function () {
     assert.equal(r.queued, 5000);
   });
 
-  it('point 12: process.exit(0) from the 5,000th of 10,000 cleanups in flight exits cleanly', async function () {
+  it('process.exit(0) from the 5,000th of 10,000 cleanups in flight exits cleanly', async function () {
     const r = await runClean('process-exit-in-cleanup.js');
     assert.equal(r.code, 0);
     assert.equal(r.ran, 5000, 'process.exit() from a cleanup did not stop delivery at once');
@@ -180,19 +180,19 @@ describe('process: keep-alive, exit and teardown (point 12)', function () {
     assert.ok(r.ran < r.count);
   });
 
-  it('point 12: a cleanup throws, the uncaughtException listener swallows it, the process exits naturally with code 0', async function () {
+  it('a cleanup throws, the uncaughtException listener swallows it, the process exits naturally with code 0', async function () {
     const r = await runClean('process-throw-then-exit.js');
     assert.equal(r.code, 0);
     assert.equal(r.ran, r.count, 'not every cleanup ran before the exit');
     assert.deepEqual(r.caught, [true]);
   });
 
-  it('point 12: process.exitCode is honoured at a natural exit with pending and queued registrations', async function () {
+  it('process.exitCode is honoured at a natural exit with pending and queued registrations', async function () {
     const r = await runClean('process-exitcode.js', [], 3);
     assert.deepEqual(r, { code: 3, liveRan: 0, droppedRan: 1000 });
   });
 
-  it('point 12: teardown with 200,000 pending registrations and 3,000 objects dying in the exit handler is clean', async function () {
+  it('teardown with 200,000 pending registrations and 3,000 objects dying in the exit handler is clean', async function () {
     const r = await runClean('process-teardown.js');
     // The 3,000 early ones ran before 'exit'; the ones that died in the
     // 'exit' handler cannot run any more (no loop turn is left), and nothing
@@ -200,7 +200,7 @@ describe('process: keep-alive, exit and teardown (point 12)', function () {
     assert.deepEqual(r, { code: 0, liveRan: 0, earlyRan: 3000, lateRan: 0 });
   });
 
-  it('point 12: an object that dies in a beforeExit handler still gets its cleanup before the exit', async function () {
+  it('an object that dies in a beforeExit handler still gets its cleanup before the exit', async function () {
     const r = await runClean('process-before-exit.js');
     assert.equal(r.code, 0);
     assert.equal(r.ran, 1, `the cleanup did not run before the exit: ${JSON.stringify(r.log)}`);

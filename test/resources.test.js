@@ -57,7 +57,7 @@ function sumCloses(fds) {
   return total;
 }
 
-describe('real resources: file descriptors and temporary files (README use case; points 1, 5)', function () {
+describe('real resources: file descriptors and temporary files (the README use case)', function () {
   before(function () {
     needs(this, 'procfs');
     // Elsewhere, fail loudly rather than skip.
@@ -81,7 +81,7 @@ describe('real resources: file descriptors and temporary files (README use case;
     cleanupCloses.clear();
   });
 
-  it('point 1: 500 FdHandle objects open 500 real descriptors; after they die every descriptor is closed exactly once by its cleanup', async function () {
+  it('500 FdHandle objects open 500 real descriptors; after they die every descriptor is closed exactly once by its cleanup', async function () {
     const baseline = openFds().length;
     // A control object that stays alive: its descriptor must stay open.
     const survivor = new FdHandle(tmpFile);
@@ -126,7 +126,7 @@ describe('real resources: file descriptors and temporary files (README use case;
     }
   });
 
-  it('point 5: FdHandle objects closed explicitly (close() + stop() === true) are never closed again by their cleanup; the others are', async function () {
+  it('FdHandle objects closed explicitly (close() + stop() === true) are never closed again by their cleanup; the others are', async function () {
     const baseline = openFds().length;
 
     const { explicit, dropped, stops } = inScope(() => {
@@ -167,7 +167,7 @@ describe('real resources: file descriptors and temporary files (README use case;
     assert.equal(openFds().length, baseline, 'back to the baseline');
   });
 
-  it('point 1: a cleanup deletes the temporary file owned by an object that died; files of live objects stay', async function () {
+  it('a cleanup deletes the temporary file owned by an object that died; files of live objects stay', async function () {
     let deleted = 0;
     const removeFile = (file) => {
       fs.unlinkSync(file);

@@ -44,7 +44,7 @@ function sum(array) {
 }
 
 // ---------------------------------------------------------------------------
-describe('point 1: cleanup(arg) is called once, later, with this === undefined and one argument', function () {
+describe('cleanup(arg) is called once, later, with this === undefined and one argument', function () {
   it('1: runs exactly once, with this === undefined, arguments.length === 1, on the main thread', async function () {
     const calls = [];
     // inScope: the object must not stay reachable from this test's frame.
@@ -152,7 +152,7 @@ describe('point 1: cleanup(arg) is called once, later, with this === undefined a
 });
 
 // ---------------------------------------------------------------------------
-describe('point 2: several cleanups on one object each run once', function () {
+describe('several cleanups on one object each run once', function () {
   it('2: five different cleanups plus the same function and arg twice all run, each exactly once', async function () {
     const counts = [0, 0, 0, 0, 0];
     const dupCalls = [];
@@ -184,7 +184,7 @@ describe('point 2: several cleanups on one object each run once', function () {
   it('2: stopping one of several cleanups on an object leaves the others running', async function () {
     const counts = [0, 0, 0, 0];
     // Defined out here: a closure created inside the scope below would share
-    // its context, which holds obj, and keep obj alive (point 7).
+    // its context, which holds obj, and keep obj alive.
     const bump = (k) => counts[k]++;
     const handles = inScope(() => {
       const obj = {};
@@ -264,7 +264,7 @@ function assertSameShape(before, after, what) {
   assert.equal(after.proto, before.proto, `${what}: prototype changed`);
 }
 
-describe('point 3: any object or function can be ptr, and ptr is never modified', function () {
+describe('any object or function can be ptr, and ptr is never modified', function () {
   for (const [kind, make] of Object.entries(ptrKinds)) {
     it(`3: ${kind}: unchanged by addCleanup, cleanup runs once after it dies`, async function () {
       if (kind === 'native object: v8.Serializer') needs(this, 'v8.Serializer');
@@ -320,7 +320,7 @@ describe('point 3: any object or function can be ptr, and ptr is never modified'
 });
 
 // ---------------------------------------------------------------------------
-describe('point 5: stop()', function () {
+describe('stop()', function () {
   it('5: stop() before death returns true and the cleanup never runs; a second stop() returns false', async function () {
     let count = 0;
     const handle = inScope(() => addCleanup({}, () => count++, null));
@@ -438,7 +438,7 @@ describe('point 5: stop()', function () {
 });
 
 // ---------------------------------------------------------------------------
-describe('point 6: no lingering references', function () {
+describe('no lingering references', function () {
   it('6: a Cleanup handle held by the test does not keep ptr alive', async function () {
     let count = 0;
     // The handle stays in a live variable for the whole test.
@@ -484,7 +484,7 @@ describe('point 6: no lingering references', function () {
 });
 
 // ---------------------------------------------------------------------------
-describe('point 7: ptr reachable from its cleanup or arg is never collected', function () {
+describe('ptr reachable from its cleanup or arg is never collected', function () {
   // The package holds arg and cleanup strongly until the cleanup runs or is
   // stopped, so such a registration is a leak by design (as in Go); the only
   // way out is stop(), which releases them and lets ptr be collected.
@@ -527,7 +527,7 @@ describe('point 7: ptr reachable from its cleanup or arg is never collected', fu
 });
 
 // ---------------------------------------------------------------------------
-describe('point 8: young objects are released by minor GCs', function () {
+describe('young objects are released by minor GCs', function () {
   it('8: 1000 young objects: gc({type: "minor"}) alone runs all their cleanups', async function () {
     const N = 1000;
     const counts = new Uint8Array(N);
@@ -545,7 +545,7 @@ describe('point 8: young objects are released by minor GCs', function () {
 });
 
 // ---------------------------------------------------------------------------
-describe('point 10: cleanups run as a top-level callback (ticks and microtasks after it)', function () {
+describe('cleanups run as a top-level callback (ticks and microtasks after it)', function () {
   it('10: nextTick and microtasks queued by cleanups run after the batch returns, ticks first, before the next immediate', async function () {
     // Note: the immediate is scheduled from the cleanup itself: one
     // scheduled by the test right after gc() could run before the cleanup
@@ -616,7 +616,7 @@ describe('point 10: cleanups run as a top-level callback (ticks and microtasks a
 });
 
 // ---------------------------------------------------------------------------
-describe('point 11: re-entrancy', function () {
+describe('re-entrancy', function () {
   it('11: a cleanup may call addCleanup, stop() a pending handle and gc(); everything runs exactly once', async function () {
     let outer = 0;
     let inner = 0;
@@ -708,7 +708,7 @@ function mulberry32(seed) {
   };
 }
 
-describe('point 14: 200,000 objects, half stopped at random, dying in one GC', function () {
+describe('200,000 objects, half stopped at random, dying in one GC', function () {
   it('14: exactly the unstopped cleanups run, each exactly once', async function () {
     const N = 200000;
     const seed = process.env.ADDCLEANUP_SEED !== undefined
@@ -761,7 +761,7 @@ describe('point 14: 200,000 objects, half stopped at random, dying in one GC', f
         }
       }
     } catch (error) {
-      error.message += ` [point 14 seed: ${seed}; replay with ADDCLEANUP_SEED=${seed}]`;
+      error.message += ` [seed: ${seed}; replay with ADDCLEANUP_SEED=${seed}]`;
       throw error;
     }
   });

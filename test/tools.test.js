@@ -1,5 +1,5 @@
 'use strict';
-// The tools beyond Go (issue 6): collect() from 'addcleanup/testing',
+// The tools beyond Go: collect() from 'addcleanup/testing',
 // drainCleanups(), cleanupStats(), and debug mode (ADDCLEANUP_DEBUG=1).
 //
 // Every test counts calls exactly and can fail. Baselines: other test files

@@ -1,5 +1,5 @@
 'use strict';
-// Tracing (issue 13): every cleanup run is published on the
+// Tracing: every cleanup run is published on the
 // `addcleanup:cleanup` TracingChannel of node:diagnostics_channel while it
 // has subscribers, following Node's conventions: start and end around the
 // call, error when it throws or its promise rejects, asyncStart and asyncEnd

@@ -1,5 +1,5 @@
 'use strict';
-// Worker threads (point 13) and the worker half of point 12: per-environment
+// Worker threads, and keep-alive, exit and teardown in workers: per-environment
 // state, many workers at once, a worker created and terminated over and over,
 // process.exit() and uncaught exceptions from a cleanup inside a worker, and
 // live registrations that do not keep a worker alive.
@@ -64,7 +64,7 @@ function assertCountReport(result, n, live) {
   assert.equal(report.liveRan, 0, 'no cleanup of a live object ran');
 }
 
-describe('worker threads (points 12 and 13)', function () {
+describe('worker threads', function () {
   this.timeout(120000);
 
   before(function () {
@@ -72,12 +72,12 @@ describe('worker threads (points 12 and 13)', function () {
     assert.equal(mainThreadId, 0);
   });
 
-  it('point 13: a worker runs its 5,000 cleanups on its own thread; point 12: 1,000 live registrations do not keep it alive (exits by itself, code 0)', async function () {
+  it('a worker runs its 5,000 cleanups on its own thread; 1,000 live registrations do not keep it alive (exits by itself, code 0)', async function () {
     const result = await runWorker({ mode: 'count', n: 5000, live: 1000 });
     assertCountReport(result, 5000, 1000);
   });
 
-  it('point 13: 8 workers at once plus main-thread registrations: every count exact, no cleanup crosses threads', async function () {
+  it('8 workers at once plus main-thread registrations: every count exact, no cleanup crosses threads', async function () {
     const N = 5000;
     const LIVE = 1000;
     const WORKERS = 8;
@@ -118,7 +118,7 @@ describe('worker threads (points 12 and 13)', function () {
     assert.equal(ids.size, WORKERS, 'eight distinct worker threads');
   });
 
-  it('points 12 and 13: a worker created and terminated 40 times with pending, queued and in-delivery cleanups (in a child process): no crash, main thread still works', async function () {
+  it('a worker created and terminated 40 times with pending, queued and in-delivery cleanups (in a child process): no crash, main thread still works', async function () {
     needs(this, 'terminating a busy worker');
     // A child process, so that an abort during a worker's teardown would kill
     // only the child; mocha then reports its signal instead of dying.
@@ -144,7 +144,7 @@ describe('worker threads (points 12 and 13)', function () {
   });
 
   for (const code of [0, 5]) {
-    it(`point 12: process.exit(${code}) inside a worker's cleanup ends the worker with exit code ${code}; the main thread is unaffected`, async function () {
+    it(`process.exit(${code}) inside a worker's cleanup ends the worker with exit code ${code}; the main thread is unaffected`, async function () {
       const result = await runWorker({ mode: 'exit-in-cleanup', n: 2000, live: 1000, code });
       assert.deepEqual(result.errors, []);
       // 'exiting' came from inside the cleanup; 'not exited' would mean the
@@ -161,7 +161,7 @@ describe('worker threads (points 12 and 13)', function () {
     });
   }
 
-  it("point 9 in a worker: a cleanup that throws, with no 'uncaughtException' listener, makes the Worker emit 'error' with that error; the main process survives", async function () {
+  it("in a worker: a cleanup that throws, with no 'uncaughtException' listener, makes the Worker emit 'error' with that error; the main process survives", async function () {
     const result = await runWorker({ mode: 'throw-in-cleanup', n: 2000, live: 1000 });
     // Like any uncaught exception in a worker: one 'error' event carrying the
     // (cloned) error, then exit code 1, and the worker did not carry on.
