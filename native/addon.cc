@@ -17,6 +17,15 @@
 //
 // Argument checks here repeat the TypeScript facade's, cheaply: the binding is
 // reachable from JavaScript, so no value passed to it may crash the process.
+//
+// node-addon-api or raw Node-API: node-addon-api does the plumbing of the
+// exported functions (reading arguments, creating return values, Init). Raw
+// calls are used where a failure must return quietly instead of raising (a
+// worker being terminated cannot even create an error), where node-addon-api
+// has no wrapper (napi_fatal_exception, typed-array info), and in Register,
+// the hot path, where Napi::CallbackInfo copies arguments it does not need.
+// registry.cc and queue.cc use raw Node-API only: they run in finalizers,
+// inside the GC and at teardown. ARCHITECTURE.md states the same rule.
 #include <napi.h>
 
 #include "queue.h"

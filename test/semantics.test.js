@@ -45,7 +45,7 @@ function sum(array) {
 
 // ---------------------------------------------------------------------------
 describe('cleanup(arg) is called once, later, with this === undefined and one argument', function () {
-  it('1: runs exactly once, with this === undefined, arguments.length === 1, on the main thread', async function () {
+  it('runs exactly once, with this === undefined, arguments.length === 1, on the main thread', async function () {
     const calls = [];
     // inScope: the object must not stay reachable from this test's frame.
     inScope(() => {
@@ -72,7 +72,7 @@ describe('cleanup(arg) is called once, later, with this === undefined and one ar
     assert.equal(workerThreads.threadId, 0, 'sanity: this test runs on the main thread');
   });
 
-  it('1: the argument is exactly the value passed (identity for objects, primitives incl. undefined, -0, NaN, symbol, bigint)', async function () {
+  it('the argument is exactly the value passed (identity for objects, primitives incl. undefined, -0, NaN, symbol, bigint)', async function () {
     const sym = Symbol('arg');
     const obj = { identity: true };
     const fn = function argFunction() {};
@@ -99,7 +99,7 @@ describe('cleanup(arg) is called once, later, with this === undefined and one ar
     }
   });
 
-  it('1: never runs synchronously inside addCleanup or inside gc(), nor in the same turn; runs in a later turn', async function () {
+  it('never runs synchronously inside addCleanup or inside gc(), nor in the same turn; runs in a later turn', async function () {
     let count = 0;
     let insideGc = false;
     let ranInsideGc = null;
@@ -153,7 +153,7 @@ describe('cleanup(arg) is called once, later, with this === undefined and one ar
 
 // ---------------------------------------------------------------------------
 describe('several cleanups on one object each run once', function () {
-  it('2: five different cleanups plus the same function and arg twice all run, each exactly once', async function () {
+  it('five different cleanups plus the same function and arg twice all run, each exactly once', async function () {
     const counts = [0, 0, 0, 0, 0];
     const dupCalls = [];
     const dupArg = { shared: true };
@@ -181,7 +181,7 @@ describe('several cleanups on one object each run once', function () {
     for (const h of handles) assert.equal(h.stop(), false);
   });
 
-  it('2: stopping one of several cleanups on an object leaves the others running', async function () {
+  it('stopping one of several cleanups on an object leaves the others running', async function () {
     const counts = [0, 0, 0, 0];
     // Defined out here: a closure created inside the scope below would share
     // its context, which holds obj, and keep obj alive.
@@ -266,7 +266,7 @@ function assertSameShape(before, after, what) {
 
 describe('any object or function can be ptr, and ptr is never modified', function () {
   for (const [kind, make] of Object.entries(ptrKinds)) {
-    it(`3: ${kind}: unchanged by addCleanup, cleanup runs once after it dies`, async function () {
+    it(`${kind}: unchanged by addCleanup, cleanup runs once after it dies`, async function () {
       if (kind === 'native object: v8.Serializer') needs(this, 'v8.Serializer');
       let count = 0;
       let received;
@@ -291,7 +291,7 @@ describe('any object or function can be ptr, and ptr is never modified', functio
     });
   }
 
-  it('3: addCleanup on a Proxy triggers none of its traps (it is not inspected or modified)', async function () {
+  it('addCleanup on a Proxy triggers none of its traps (it is not inspected or modified)', async function () {
     const trapped = [];
     const traps = [
       'apply', 'construct', 'defineProperty', 'deleteProperty', 'get', 'getOwnPropertyDescriptor',
@@ -321,7 +321,7 @@ describe('any object or function can be ptr, and ptr is never modified', functio
 
 // ---------------------------------------------------------------------------
 describe('stop()', function () {
-  it('5: stop() before death returns true and the cleanup never runs; a second stop() returns false', async function () {
+  it('stop() before death returns true and the cleanup never runs; a second stop() returns false', async function () {
     let count = 0;
     const handle = inScope(() => addCleanup({}, () => count++, null));
     assert.equal(handle.stop(), true);
@@ -332,7 +332,7 @@ describe('stop()', function () {
     assert.equal(handle.stop(), false);
   });
 
-  it('5: stop() after the cleanup ran returns false, also once its slot was reused by a new registration (which still runs)', async function () {
+  it('stop() after the cleanup ran returns false, also once its slot was reused by a new registration (which still runs)', async function () {
     let first = 0;
     const handle = inScope(() => addCleanup({}, () => first++, null));
     await until(() => first === 1, { what: 'the first cleanup' });
@@ -352,7 +352,7 @@ describe('stop()', function () {
     for (const h of newHandles) assert.equal(h.stop(), false);
   });
 
-  it('5: stop() on queued cleanups from inside the same batch returns false and every one still runs exactly once', async function () {
+  it('stop() on queued cleanups from inside the same batch returns false and every one still runs exactly once', async function () {
     const N = 50;
     const counts = new Uint8Array(N);
     const stopResults = [];
@@ -388,7 +388,7 @@ describe('stop()', function () {
     assert.ok(stopResults.every((r) => r === false), 'stop() on a queued (or run) cleanup must return false');
   });
 
-  it('5: stop() between the finalizer and the delivery (queued, not yet run) returns false and the cleanup still runs', async function () {
+  it('stop() between the finalizer and the delivery (queued, not yet run) returns false and the cleanup still runs', async function () {
     needs(this, 'a turn between finalizer and delivery');
     let count = 0;
     // `probes` are extra registrations on the same object: stopping one tells
@@ -421,7 +421,7 @@ describe('stop()', function () {
     assert.equal(count, 1, 'a queued cleanup must still run, exactly once');
   });
 
-  it('5: stop() is idempotent and never throws (pending, stopped, queued and run handles)', async function () {
+  it('stop() is idempotent and never throws (pending, stopped, queued and run handles)', async function () {
     let ran = 0;
     const keep = {};
     const pending = addCleanup(keep, () => ran++, null);
@@ -439,7 +439,7 @@ describe('stop()', function () {
 
 // ---------------------------------------------------------------------------
 describe('no lingering references', function () {
-  it('6: a Cleanup handle held by the test does not keep ptr alive', async function () {
+  it('a Cleanup handle held by the test does not keep ptr alive', async function () {
     let count = 0;
     // The handle stays in a live variable for the whole test.
     const handle = inScope(() => addCleanup({ big: new Array(100).fill(0) }, () => count++, null));
@@ -448,7 +448,7 @@ describe('no lingering references', function () {
     assert.equal(handle.stop(), false);
   });
 
-  it('6: after the cleanup ran, its function and arg can be collected', async function () {
+  it('after the cleanup ran, its function and arg can be collected', async function () {
     let count = 0;
     const { fnToken, argToken } = inScope(() => {
       const arg = { payload: new Array(100).fill(1) };
@@ -464,7 +464,7 @@ describe('no lingering references', function () {
     await until(() => isCollected(argToken), { what: 'collection of the arg after the cleanup ran' });
   });
 
-  it('6: after stop(), the cleanup function and arg can be collected while ptr is still alive', async function () {
+  it('after stop(), the cleanup function and arg can be collected while ptr is still alive', async function () {
     let count = 0;
     const ptr = { alive: true };
     const ptrToken = track(ptr, 'ptr');
@@ -515,11 +515,11 @@ describe('ptr reachable from its cleanup or arg is never collected', function ()
     assert.equal(others, 11);
   }
 
-  it('7: ptr reachable from arg ({owner: ptr}): never collected, cleanup never runs, others run; stop() frees it', async function () {
+  it('ptr reachable from arg ({owner: ptr}): never collected, cleanup never runs, others run; stop() frees it', async function () {
     await checkStuck((ptr, count) => addCleanup(ptr, () => count(), { owner: ptr }));
   });
 
-  it('7: ptr reachable from the cleanup closure: never collected, cleanup never runs, others run; stop() frees it', async function () {
+  it('ptr reachable from the cleanup closure: never collected, cleanup never runs, others run; stop() frees it', async function () {
     // The closure uses ptr (passes it on): every engine keeps it captured.
     // (`void ptr` would do for V8, but JavaScriptCore compiles it away.)
     await checkStuck((ptr, count) => addCleanup(ptr, () => count(ptr), null));
@@ -528,7 +528,7 @@ describe('ptr reachable from its cleanup or arg is never collected', function ()
 
 // ---------------------------------------------------------------------------
 describe('young objects are released by minor GCs', function () {
-  it('8: 1000 young objects: gc({type: "minor"}) alone runs all their cleanups', async function () {
+  it('1000 young objects: gc({type: "minor"}) alone runs all their cleanups', async function () {
     const N = 1000;
     const counts = new Uint8Array(N);
     // A full GC first: it empties the young generation, so the objects below
@@ -546,7 +546,7 @@ describe('young objects are released by minor GCs', function () {
 
 // ---------------------------------------------------------------------------
 describe('cleanups run as a top-level callback (ticks and microtasks after it)', function () {
-  it('10: nextTick and microtasks queued by cleanups run after the batch returns, ticks first, before the next immediate', async function () {
+  it('nextTick and microtasks queued by cleanups run after the batch returns, ticks first, before the next immediate', async function () {
     // Note: the immediate is scheduled from the cleanup itself: one
     // scheduled by the test right after gc() could run before the cleanup
     // (deferred finalizers run in that same check phase, and the queue
@@ -603,12 +603,12 @@ describe('cleanups run as a top-level callback (ticks and microtasks after it)',
     return seen;
   }
 
-  it('10: inside a cleanup, the AsyncLocalStorage store is not the test\'s', async function () {
+  it('inside a cleanup, the AsyncLocalStorage store is not the test\'s', async function () {
     const seen = await contextOfCleanup();
     assert.equal(seen.store, undefined, 'a cleanup must not run in the context of the code that called gc()');
   });
 
-  it('10: inside a cleanup, executionAsyncId() !== 0', async function () {
+  it('inside a cleanup, executionAsyncId() !== 0', async function () {
     needs(this, 'async ids');
     const seen = await contextOfCleanup();
     assert.notEqual(seen.asyncId, 0, 'a cleanup must run inside a proper async callback');
@@ -617,7 +617,7 @@ describe('cleanups run as a top-level callback (ticks and microtasks after it)',
 
 // ---------------------------------------------------------------------------
 describe('re-entrancy', function () {
-  it('11: a cleanup may call addCleanup, stop() a pending handle and gc(); everything runs exactly once', async function () {
+  it('a cleanup may call addCleanup, stop() a pending handle and gc(); everything runs exactly once', async function () {
     let outer = 0;
     let inner = 0;
     let victim = 0;
@@ -653,7 +653,7 @@ describe('re-entrancy', function () {
     assert.equal(victimHandle.stop(), false);
   });
 
-  it('11: 2000 cleanups each registering (and stopping) new ones while the batch is delivered: exact counts', async function () {
+  it('2000 cleanups each registering (and stopping) new ones while the batch is delivered: exact counts', async function () {
     // More than one batch (1024), so registrations made in later batches reuse
     // slots freed by earlier ones while delivery is still going on.
     const N = 2000;
@@ -709,7 +709,7 @@ function mulberry32(seed) {
 }
 
 describe('200,000 objects, half stopped at random, dying in one GC', function () {
-  it('14: exactly the unstopped cleanups run, each exactly once', async function () {
+  it('exactly the unstopped cleanups run, each exactly once', async function () {
     const N = 200000;
     const seed = process.env.ADDCLEANUP_SEED !== undefined
       ? Number(process.env.ADDCLEANUP_SEED) >>> 0
