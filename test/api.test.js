@@ -112,7 +112,6 @@ function assertArgTypeError(error, argName, received) {
   }
 }
 
-
 // Records every uncaught exception during a test: a refused registration that
 // still stored a non-function cleanup would throw when its object died.
 function watchUncaught() {

@@ -19,8 +19,10 @@ const {
   runFixture,
   assertCleanExit,
   assertNoCrashOutput,
-  parseResult,
   withOnlyListener,
+  flush,
+  registerDropped,
+  runClean,
 } = require('./helpers');
 const { addCleanup, drainCleanups, cleanupStats } = require('..');
 const testing = require('addcleanup/testing');
@@ -43,21 +45,6 @@ async function afterTurns(n) {
   for (let i = 0; i < n; i++) await turn();
 }
 
-async function flush() {
-  assert.equal(await drainCleanups(), true, 'an earlier test left a cleanup running');
-  await testing.collect();
-  const base = cleanupStats();
-  assert.equal(base.queued, 0);
-  assert.equal(base.running, 0, 'an earlier test left an async cleanup running');
-  return base;
-}
-
-function registerDropped(n, cleanup, argOf = (i) => i) {
-  inScope(() => {
-    for (let i = 0; i < n; i++) addCleanup({ i }, cleanup, argOf(i));
-  });
-}
-
 // Registers one async cleanup on a dropped object, whose promise the test
 // settles: resolves, once the cleanup has been called, to its deferred.
 async function startPending() {
@@ -69,15 +56,6 @@ async function startPending() {
   });
   await until(() => called, { what: 'the async cleanup' });
   return d;
-}
-
-// The child's `RESULT <json>` line, after a clean exit with an empty stderr.
-async function runClean(name, args = []) {
-  const result = await runFixture(name, args, { timeoutMs: 30000 });
-  assertCleanExit(result);
-  assertNoCrashOutput(result);
-  assert.equal(result.stderr, '', `a clean child must not write on stderr, got:\n${result.stderr}`);
-  return parseResult(result);
 }
 
 describe('async cleanups: a cleanup that returns a promise', function () {
@@ -393,7 +371,7 @@ describe('async cleanups in child processes', function () {
   });
 
   it('with a handler: the same reason once per rejection, no uncaughtException, the process goes on and exits 0', async function () {
-    const r = await runClean('async-reject-handled.js');
+    const { report: r } = await runClean('async-reject-handled.js');
     assert.equal(r.ran, 10);
     assert.deepEqual(r.rejected, [2, 5, 8]);
     assert.deepEqual(r.seen, [2, 5, 8]);

@@ -138,6 +138,61 @@ async function settle(rounds = 6, { minor = false } = {}) {
   for (let i = 0; i < rounds; i++) await collect({ minor });
 }
 
+// Drains the microtask queue of the current turn (a few hops, so that chained
+// promise jobs also get their chance) without letting the event loop move on.
+async function microtasks(hops = 5) {
+  for (let i = 0; i < hops; i++) await Promise.resolve();
+}
+
+// Busy-waits: the only way to make a cleanup (or the loop) slow for sure.
+function busy(ms) {
+  const end = performance.now() + ms;
+  while (performance.now() < end);
+}
+
+// The package, required on first use: some tests change the environment
+// before it loads.
+const pkg = () => require('..');
+
+// Runs every cleanup that is due (earlier tests' garbage included) and waits
+// for running async cleanups, so that the counters do not move afterwards
+// unless the test makes them move. Returns cleanupStats() then.
+async function flush() {
+  const { drainCleanups, cleanupStats } = pkg();
+  assert.equal(await drainCleanups(), true, 'an earlier test left a cleanup queued or running');
+  await require('addcleanup/testing').collect();
+  const base = cleanupStats();
+  assert.equal(base.queued, 0, 'nothing may be queued after collect()');
+  assert.equal(base.running, 0, 'an earlier test left an async cleanup running');
+  return base;
+}
+
+// Registers `n` cleanups on objects allocated in inScope()'s frame, so that
+// nothing in the test keeps them alive.
+function registerDropped(n, cleanup, argOf = (i) => i) {
+  const { addCleanup } = pkg();
+  inScope(() => {
+    for (let i = 0; i < n; i++) addCleanup({ i }, cleanup, argOf(i));
+  });
+}
+
+// gc() + ONE turn, until exactly `n` more cleanups than in `base` are queued.
+// After one setImmediate turn Node has run its deferred Node-API finalizers
+// (native immediates run first in the check phase), so the objects are in
+// the addon's queue, but the queue only delivers in the next poll phase: this
+// is the "found dead, cleanup not yet run" state.
+async function deadAndQueued(n, base, what = 'the objects') {
+  for (let i = 0; i < 10; i++) {
+    globalThis.gc();
+    await afterFinalizers();
+    const s = pkg().cleanupStats();
+    assert.equal(s.executed, base.executed, `${what}: a cleanup ran before the queued state was observed`);
+    if (s.queued - base.queued === n) return s;
+    assert.equal(s.queued, base.queued, `${what}: only part of them were found dead in one gc()`);
+  }
+  throw new Error(`${what} were never found dead`);
+}
+
 // Calls fn, which must throw, and returns the error (no closure of the
 // caller's is kept by this helper, so nothing it captures outlives the call).
 function thrown(fn) {
@@ -248,6 +303,25 @@ function parseResult(result) {
   return JSON.parse(lines[0].slice('RESULT '.length));
 }
 
+// The child's `RESULT <json>` line; the child must not report an error.
+function resultOf(r) {
+  const value = parseResult(r);
+  assert.equal(value.error, undefined, `the child failed: ${value.error}`);
+  return value;
+}
+
+// Runs a fixture that must end cleanly: the expected exit code, no signal and
+// an EMPTY stderr (no warning, no "FATAL ERROR", no sanitizer report), within
+// 30 s (below mocha's 60 s, so that a hung child fails with its output).
+// Returns { report: its RESULT line, parsed; result: the raw outcome }.
+async function runClean(name, args = [], expectedCode = 0) {
+  const result = await runFixture(name, args, { timeoutMs: 30000 });
+  assertCleanExit(result, expectedCode);
+  assertNoCrashOutput(result);
+  assert.equal(result.stderr, '', `a clean child must not write on stderr, got:\n${result.stderr}`);
+  return { report: parseResult(result), result };
+}
+
 module.exports = {
   RUNTIME,
   lacks,
@@ -265,6 +339,13 @@ module.exports = {
   inScope,
   thrown,
   withOnlyListener,
+  microtasks,
+  busy,
+  flush,
+  registerDropped,
+  runClean,
+  deadAndQueued,
+  resultOf,
   runNode,
   runFixture,
   assertCleanExit,

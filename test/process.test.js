@@ -8,29 +8,17 @@
 const assert = require('node:assert/strict');
 // helpers.js refuses to load without --expose-gc; the children get it from
 // runNode either way.
-const { runFixture, assertCleanExit, assertNoCrashOutput, parseResult, needs } = require('./helpers');
+const { runFixture, assertCleanExit, assertNoCrashOutput, needs, runClean } = require('./helpers');
 
 // Below mocha's 60 s, so that a child that hangs (for instance, kept alive by
 // registrations of live objects) fails with its output rather than a bare
 // mocha timeout. It is the only time bound: no timing is asserted.
 const CHILD_TIMEOUT_MS = 30000;
 
-
-// Runs a fixture that must end cleanly: the expected exit code, no signal and
-// an EMPTY stderr (no warning, no "FATAL ERROR", no sanitizer report). Every
-// clean child of this file goes through here, so each test checks it.
-async function runClean(name, args = [], expectedCode = 0) {
-  const result = await runFixture(name, args, { timeoutMs: CHILD_TIMEOUT_MS });
-  assertCleanExit(result, expectedCode);
-  assertNoCrashOutput(result);
-  assert.equal(result.stderr, '', `a clean child must not write on stderr, got:\n${result.stderr}`);
-  return parseResult(result);
-}
-
 describe('process: exceptions thrown by cleanups', function () {
   // One child serves the two tests that read its report.
   let handled;
-  const runHandled = () => (handled ??= runClean('process-throw-handled.js'));
+  const runHandled = () => (handled ??= runClean('process-throw-handled.js').then(({ report }) => report));
 
   it('with an uncaughtException listener, the listener gets the same error once and the rest of the batch runs', async function () {
     const r = await runHandled();
@@ -61,7 +49,7 @@ describe('process: exceptions thrown by cleanups', function () {
   });
 
   it('10 of 100 cleanups in one batch throw: the listener sees exactly those 10 errors, all 100 run', async function () {
-    const r = await runClean('process-throw-many.js');
+    const { report: r } = await runClean('process-throw-many.js');
     assert.equal(r.done, true, 'the 100 cleanups never all ran');
     assert.equal(r.ran, 100);
     const expected = [3, 13, 23, 33, 43, 53, 63, 73, 83, 93];
@@ -75,7 +63,7 @@ describe('process: exceptions thrown by cleanups', function () {
   });
 
   it('a thrown non-Error value (string, undefined, null, number, bigint, boolean, symbol, object) reaches the listeners as is', async function () {
-    const r = await runClean('process-throw-values.js');
+    const { report: r } = await runClean('process-throw-values.js');
     assert.equal(r.done, true, 'the cleanups never all ran');
     assert.equal(r.ran, 9);
     assert.equal(r.received, 9);
@@ -128,33 +116,33 @@ describe('process: exceptions thrown by cleanups', function () {
 describe('process: keep-alive, exit and teardown', function () {
   it('10,000 registrations on live objects do not keep the process alive', async function () {
     // If they did, the child would never exit and runFixture would time out.
-    const r = await runClean('process-keepalive.js');
+    const { report: r } = await runClean('process-keepalive.js');
     assert.deepEqual(r, { code: 0, liveRan: 0, droppedRan: 0 });
   });
 
   it('once queued cleanups have run, live registrations still do not keep the process alive', async function () {
-    const r = await runClean('process-keepalive.js', ['after-drain']);
+    const { report: r } = await runClean('process-keepalive.js', ['after-drain']);
     assert.deepEqual(r, { code: 0, liveRan: 0, droppedRan: 1000 });
   });
 
   it('cleanups queued when the loop would go idle run before a natural exit (gc() as the last statement)', async function () {
-    const r = await runClean('process-natural-drain.js');
+    const { report: r } = await runClean('process-natural-drain.js');
     assert.equal(r.code, 0);
     assert.equal(r.ran, r.count, `only ${r.ran} of ${r.count} cleanups ran before the exit`);
   });
 
   it('process.exit() with 100,000 pending registrations exits with code 0, no signal, quiet', async function () {
-    const r = await runClean('process-exit-pending.js');
+    const { report: r } = await runClean('process-exit-pending.js');
     assert.deepEqual(r, { exitCode: 0, ran: 0 });
   });
 
   it('process.exit(7) with 100,000 pending registrations exits with code 7', async function () {
-    const r = await runClean('process-exit-pending.js', ['7'], 7);
+    const { report: r } = await runClean('process-exit-pending.js', ['7'], 7);
     assert.deepEqual(r, { exitCode: 7, ran: 0 });
   });
 
   it('process.exit() right after gc() (deaths found, no cleanup run) is clean', async function () {
-    const r = await runClean('process-exit-queued.js', ['sync']);
+    const { report: r } = await runClean('process-exit-queued.js', ['sync']);
     assert.equal(r.code, 0);
     assert.equal(r.ran, 0);
     // Precondition: where finalizers run inside the GC, gc() itself queued
@@ -164,7 +152,7 @@ describe('process: keep-alive, exit and teardown', function () {
 
   it('process.exit() with 5,000 cleanups queued but not run is clean', async function () {
     needs(this, 'a turn between finalizer and delivery');
-    const r = await runClean('process-exit-queued.js', ['queued']);
+    const { report: r } = await runClean('process-exit-queued.js', ['queued']);
     assert.equal(r.code, 0);
     assert.equal(r.ran, 0);
     // Precondition: all 5,000 were in the addon's queue at exit.
@@ -173,7 +161,7 @@ describe('process: keep-alive, exit and teardown', function () {
   });
 
   it('process.exit(0) from the 5,000th of 10,000 cleanups in flight exits cleanly', async function () {
-    const r = await runClean('process-exit-in-cleanup.js');
+    const { report: r } = await runClean('process-exit-in-cleanup.js');
     assert.equal(r.code, 0);
     assert.equal(r.ran, 5000, 'process.exit() from a cleanup did not stop delivery at once');
     assert.equal(r.ranAfterExit, 0);
@@ -181,19 +169,19 @@ describe('process: keep-alive, exit and teardown', function () {
   });
 
   it('a cleanup throws, the uncaughtException listener swallows it, the process exits naturally with code 0', async function () {
-    const r = await runClean('process-throw-then-exit.js');
+    const { report: r } = await runClean('process-throw-then-exit.js');
     assert.equal(r.code, 0);
     assert.equal(r.ran, r.count, 'not every cleanup ran before the exit');
     assert.deepEqual(r.caught, [true]);
   });
 
   it('process.exitCode is honoured at a natural exit with pending and queued registrations', async function () {
-    const r = await runClean('process-exitcode.js', [], 3);
+    const { report: r } = await runClean('process-exitcode.js', [], 3);
     assert.deepEqual(r, { code: 3, liveRan: 0, droppedRan: 1000 });
   });
 
   it('teardown with 200,000 pending registrations and 3,000 objects dying in the exit handler is clean', async function () {
-    const r = await runClean('process-teardown.js');
+    const { report: r } = await runClean('process-teardown.js');
     // The 3,000 early ones ran before 'exit'; the ones that died in the
     // 'exit' handler cannot run any more (no loop turn is left), and nothing
     // must run during teardown.
@@ -201,7 +189,7 @@ describe('process: keep-alive, exit and teardown', function () {
   });
 
   it('an object that dies in a beforeExit handler still gets its cleanup before the exit', async function () {
-    const r = await runClean('process-before-exit.js');
+    const { report: r } = await runClean('process-before-exit.js');
     assert.equal(r.code, 0);
     assert.equal(r.ran, 1, `the cleanup did not run before the exit: ${JSON.stringify(r.log)}`);
     // The queued cleanup kept the loop alive after the first 'beforeExit';

@@ -9,18 +9,22 @@ const v8 = require('node:v8');
 const vm = require('node:vm');
 const workerThreads = require('node:worker_threads');
 const { AsyncLocalStorage, executionAsyncId } = require('node:async_hooks');
-const { requireGc, turn, turns, afterFinalizers, until, settle, inScope, needs } = require('./helpers');
+const {
+  requireGc,
+  turn,
+  turns,
+  afterFinalizers,
+  until,
+  settle,
+  inScope,
+  needs,
+  microtasks,
+} = require('./helpers');
 const { addCleanup, Cleanup } = require('..');
 
 // helpers.js already refuses to load without --expose-gc; keep the explicit
 // call so this file states its requirement.
 const gc = requireGc();
-
-// Drains the microtask queue of the current turn (a few hops, so that chained
-// promise jobs also get their chance) without letting the event loop move on.
-async function microtasks(hops = 5) {
-  for (let i = 0; i < hops; i++) await Promise.resolve();
-}
 
 // Tracks the collection of objects with a FinalizationRegistry. Not with a
 // WeakRef polled by until(): deref() keeps its target alive until the end of

@@ -22,6 +22,9 @@ const {
   runFixture,
   assertCleanExit,
   parseResult,
+  flush,
+  registerDropped,
+  busy,
 } = require('./helpers');
 const { addCleanup, drainCleanups, cleanupStats } = require('..');
 const testing = require('addcleanup/testing');
@@ -29,17 +32,6 @@ const testing = require('addcleanup/testing');
 const gc = requireGc();
 const channel = diagnosticsChannel.tracingChannel('addcleanup:cleanup');
 const EVENTS = ['start', 'end', 'asyncStart', 'asyncEnd', 'error'];
-
-async function flush() {
-  assert.equal(await drainCleanups(), true);
-  await testing.collect();
-}
-
-function registerDropped(n, cleanup, argOf = (i) => i) {
-  inScope(() => {
-    for (let i = 0; i < n; i++) addCleanup({ i }, cleanup, argOf(i));
-  });
-}
 
 // Subscribes to all five events for the duration of fn, recording
 // [event, context] pairs; always unsubscribes.
@@ -57,12 +49,6 @@ async function traced(fn) {
 // The events of one context, in order.
 function eventsOf(log, context) {
   return log.filter(([, c]) => c === context).map(([event]) => event);
-}
-
-// Busy-waits: the only way to hold the loop back for sure.
-function busy(ms) {
-  const end = performance.now() + ms;
-  while (performance.now() < end);
 }
 
 describe('tracing: the addcleanup:cleanup channel of node:diagnostics_channel', function () {
