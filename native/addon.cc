@@ -19,11 +19,16 @@
 // reachable from JavaScript, so no value passed to it may crash the process.
 //
 // node-addon-api or raw Node-API: node-addon-api does the plumbing of the
-// exported functions (reading arguments, creating return values, Init). Raw
-// calls are used where a failure must return quietly instead of raising (a
-// worker being terminated cannot even create an error), where node-addon-api
-// has no wrapper (napi_fatal_exception, typed-array info), and in Register,
-// the hot path, where Napi::CallbackInfo copies arguments it does not need.
+// exported functions (reading arguments, type tests, creating primitive
+// return values), none of which can fail for lack of JavaScript. Raw calls
+// are used for everything that can (creating functions and errors, reading
+// or setting properties, calling into JavaScript): while a worker is being
+// terminated such calls fail, and node-addon-api turns a failure whose status
+// differs from the one its compile-time NAPI_VERSION expects into a fatal
+// error, while the runtime answers by the version this addon declares at load
+// (see Init). Raw too where node-addon-api has no wrapper
+// (napi_fatal_exception, typed-array info), and in Register, the hot path,
+// where Napi::CallbackInfo copies arguments it does not need.
 // registry.cc and queue.cc use raw Node-API only: they run in finalizers,
 // inside the GC and at teardown. ARCHITECTURE.md states the same rule.
 #include <napi.h>
@@ -116,9 +121,18 @@ Napi::Value Setup(const Napi::CallbackInfo& info) {
     }
     schedule = info[2];
   } else {
-    Napi::Value global_schedule = env.Global().Get("setImmediate");
-    if (env.IsExceptionPending()) return Napi::Value();
-    if (global_schedule.IsFunction()) schedule = global_schedule;
+    // Raw calls: the lookup may run a getter, and fails while a worker is
+    // being terminated; either way the failure must come back as the call's
+    // (pending) exception, never as node-addon-api's fatal error.
+    napi_value global, global_schedule;
+    napi_valuetype type = napi_undefined;
+    if (napi_get_global(env, &global) != napi_ok ||
+        napi_get_named_property(env, global, "setImmediate", &global_schedule) != napi_ok) {
+      return Napi::Value();
+    }
+    if (napi_typeof(env, global_schedule, &type) == napi_ok && type == napi_function) {
+      schedule = global_schedule;
+    }
   }
   if (with_pages) {
     napi_status status = state->registry.EnablePages(env, info[1]);
@@ -281,7 +295,23 @@ void DeleteState(napi_env env, void* data, void* /*hint*/) {
   delete state;
 }
 
-Napi::Object Init(Napi::Env env, Napi::Object exports) {
+// The Node-API callback of a function written against Napi::CallbackInfo
+// (whose constructor only reads the call's arguments: it cannot fail for lack
+// of JavaScript).
+template <Napi::Value (*Fn)(const Napi::CallbackInfo&)>
+napi_value WithCallbackInfo(napi_env env, napi_callback_info cbinfo) {
+  Napi::CallbackInfo info(env, cbinfo);
+  return Fn(info);
+}
+
+// The module's initialisation, on raw Node-API: it may run in a worker that
+// is being terminated, where creating a function or setting a property fails.
+// node-addon-api would turn such a failure into a fatal error whenever the
+// status differs from the one it expects for its compile-time NAPI_VERSION
+// (napi_pending_exception for 8), while the runtime answers according to the
+// version this addon declares at load (napi_cannot_run_js for 10 and the
+// experimental one). Here a failure leaves the load failing quietly.
+napi_value Init(napi_env env, napi_value exports) {
   AddonState* state = new AddonState(env);
   if (napi_set_instance_data(env, state, DeleteState, nullptr) != napi_ok) {
     delete state;
@@ -295,22 +325,33 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     ThrowStatus(env, napi_generic_failure, "adding the cleanup hook");
     return exports;
   }
-  exports.Set("setup", Napi::Function::New<Setup>(env, "setup", state));
-  napi_value register_fn;
-  if (napi_create_function(env, "register", NAPI_AUTO_LENGTH, Register, state, &register_fn) !=
-      napi_ok) {
-    ThrowStatus(env, napi_generic_failure, "creating register");
-    return exports;
+  static constexpr struct {
+    const char* name;
+    napi_callback callback;
+  } kFunctions[] = {
+      {"setup", WithCallbackInfo<Setup>},
+      {"register", Register},
+      {"stop", WithCallbackInfo<Stop>},
+      {"reap", WithCallbackInfo<Reap>},
+      {"triggerUncaughtException", WithCallbackInfo<TriggerUncaughtException>},
+      {"counts", WithCallbackInfo<Counts>},
+      {"live", WithCallbackInfo<Live>},
+  };
+  for (const auto& function : kFunctions) {
+    napi_value value;
+    if (napi_create_function(env, function.name, NAPI_AUTO_LENGTH, function.callback, state,
+                             &value) != napi_ok ||
+        napi_set_named_property(env, exports, function.name, value) != napi_ok) {
+      ThrowStatus(env, napi_generic_failure, "exporting the binding's functions");
+      return exports;
+    }
   }
-  exports.Set("register", Napi::Value(env, register_fn));
-  exports.Set("stop", Napi::Function::New<Stop>(env, "stop", state));
-  exports.Set("reap", Napi::Function::New<Reap>(env, "reap", state));
-  exports.Set("triggerUncaughtException", Napi::Function::New<TriggerUncaughtException>(
-                                              env, "triggerUncaughtException", state));
-  exports.Set("counts", Napi::Function::New<Counts>(env, "counts", state));
-  exports.Set("live", Napi::Function::New<Live>(env, "live", state));
   // Whether this load's finalizers run inside the GC (native/runtime.h).
-  exports.Set("finalizersInGc", Napi::Boolean::New(env, FinalizersRunInGc()));
+  napi_value in_gc;
+  if (napi_get_boolean(env, FinalizersRunInGc(), &in_gc) != napi_ok ||
+      napi_set_named_property(env, exports, "finalizersInGc", in_gc) != napi_ok) {
+    ThrowStatus(env, napi_generic_failure, "exporting finalizersInGc");
+  }
   return exports;
 }
 
@@ -327,6 +368,6 @@ NAPI_MODULE_EXPORT int32_t NODE_API_MODULE_GET_API_VERSION(void) {
 }
 
 NAPI_MODULE_EXPORT napi_value NAPI_MODULE_INITIALIZER(napi_env env, napi_value exports) {
-  return Napi::RegisterModule(env, exports, addcleanup::Init);
+  return addcleanup::Init(env, exports);
 }
 EXTERN_C_END
