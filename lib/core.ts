@@ -1,70 +1,33 @@
-// The JavaScript half of the engine: the tables that hold each registration's
-// cleanup and arg, the batch delivery called by the native queue, and the
-// counters behind cleanupStats() and drainCleanups(). Internal: the public
-// API is lib/index.ts.
-//
+// The JavaScript half of the engine, and its boundary: lib/index.ts and
+// lib/testing.ts use only what this file exports. It registers, delivers the
+// batches that the native queue hands over, counts, and wakes the waiters of
+// drainCleanups() and collect(). The other internal pieces:
+//   lib/tables.ts  each registration's cleanup and arg, by slot
+//   lib/stop.ts    stop(), and the deferred deletion of stopped references
+//   lib/run.ts     one cleanup run: async cleanups, the tracing channel
 // A registration has two halves. The native half (native/registry.cc) is a
 // weak reference to `ptr` with a finalizer; it never keeps `ptr` alive. The
-// JavaScript half is the `cleanup` and `arg`, kept here in tables indexed by
-// the registration's slot (the low 32 bits of its id), because Node-API
-// cannot hold strong references to primitives and strong native references to
-// JS values cost GC time. Both halves are dropped as soon as the cleanup has
-// run or been stopped.
+// JavaScript half (lib/tables.ts) is its `cleanup` and `arg`. Both halves are
+// dropped as soon as the cleanup has run or been stopped. ARCHITECTURE.md
+// follows a registration through all of them.
 import { AsyncResource } from 'node:async_hooks';
 import { setImmediate as scheduleTurn } from 'node:timers';
 import { binding } from './binding';
 import * as debug from './debug';
 import { counters, fatal, run, runTraced, setSettledHook, traced, type AnyCleanup } from './run';
+import { flushReap, newPage } from './stop';
+import { argOf, argPages, cleanupOf, cleanupPages, remember, slotOf, stacks, take, takenArg } from './tables';
 
-export { counters };
+export { stopRegistration } from './stop';
+export { newEpoch, runningSince } from './run';
 
-const SLOT_SPAN = 4294967296; // 2^32: an id is generation * 2^32 + slot
-
-/**
- * The slot of a registration id: its low 32 bits. `id >>> 0` is exact for
- * every id (below 2^53) and compiles to a truncation, where `id % 2^32` on a
- * non-Smi divisor calls into the floating-point remainder (~15 ns).
- */
-export function slotOf(id: number): number {
-  return id >>> 0;
-}
-
-// Slots are grouped in pages of 4096, the page size of the native state words
-// (native/registry.h kPageBits); the JavaScript tables use the same split.
-const PAGE_BITS = 12;
-const PAGE_SIZE = 1 << PAGE_BITS;
-const PAGE_MASK = PAGE_SIZE - 1;
-
-// The tables, by slot, in pages: a page is allocated once and never moved.
-// One flat array per table had to be copied each time it grew, and the copies
-// (large objects, each a step towards the next full GC) cost about 60-90 ns of
-// every registration while 10^6 registrations were made.
-export const cleanupPages: (AnyCleanup | undefined)[][] = [];
-export const argPages: unknown[][] = [];
-/** Debug mode only: where each live registration was made. */
-export const stacks: (string | undefined)[] = [];
-
-function addTablePage(page: number): (AnyCleanup | undefined)[] {
-  const cleanups = new Array<AnyCleanup | undefined>(PAGE_SIZE).fill(undefined);
-  cleanupPages[page] = cleanups;
-  argPages[page] = new Array<unknown>(PAGE_SIZE).fill(undefined);
-  return cleanups;
-}
-
-/** Records the JavaScript half of the registration in `slot`. */
-export function remember(slot: number, cleanup: AnyCleanup, arg: unknown): void {
-  const page = slot >>> PAGE_BITS;
-  const index = slot & PAGE_MASK;
-  (cleanupPages[page] ?? addTablePage(page))[index] = cleanup;
-  argPages[page][index] = arg;
-}
-
-export function cleanupOf(slot: number): AnyCleanup | undefined {
-  return cleanupPages[slot >>> PAGE_BITS]?.[slot & PAGE_MASK];
-}
-
-export function argOf(slot: number): unknown {
-  return argPages[slot >>> PAGE_BITS]?.[slot & PAGE_MASK];
+/** Registers `ptr`; returns the registration's id. `stack`: debug mode's record. */
+export function register(ptr: object, cleanup: AnyCleanup, arg: unknown, stack?: string): number {
+  const id = binding.register(ptr);
+  const slot = slotOf(id);
+  remember(slot, cleanup, arg);
+  if (stack !== undefined) stacks[slot] = stack;
+  return id;
 }
 
 // Cleanups of the batch being delivered that have not been called yet: still
@@ -74,15 +37,53 @@ let delivering = false;
 
 const scratch = new Float64Array(2);
 
-/**
- * [registrations watching a live object, cleanups queued and not yet run], in
- * a scratch array that the next call overwrites (no allocation).
- */
-export function readCounts(): Float64Array {
+/** This thread's counters (cleanupStats()). */
+export function stats(): {
+  pending: number;
+  queued: number;
+  running: number;
+  executed: number;
+  stopped: number;
+  failed: number;
+} {
   flushReap(); // stopped registrations still count as pending until reaped
   binding.counts(scratch);
-  scratch[1] += batchRemaining;
-  return scratch;
+  return {
+    pending: scratch[0],
+    queued: scratch[1] + batchRemaining,
+    running: counters.running,
+    executed: counters.executed,
+    stopped: counters.stopped,
+    failed: counters.failed,
+  };
+}
+
+/** Cleanups called since load (collect() counts the ones a call ran). */
+export function executedCount(): number {
+  return counters.executed;
+}
+
+/**
+ * The live registrations (checkCleanups()): each one's `ptr`, `cleanup`,
+ * `arg` and debug-mode stack, and the package's own tables, which a search
+ * of the heap must not wander through from one registration to the others.
+ */
+export function liveRegistrations(): {
+  ptrs: object[];
+  cleanups: Function[];
+  args: unknown[];
+  stacks: (string | undefined)[];
+  tables: object[];
+} {
+  flushReap();
+  const [slots, ptrs] = binding.live();
+  return {
+    ptrs,
+    cleanups: slots.map((slot) => cleanupOf(slot) as Function),
+    args: slots.map((slot) => argOf(slot)),
+    stacks: slots.map((slot) => stacks[slot]),
+    tables: [cleanupPages, argPages, ...cleanupPages, ...argPages, stacks],
+  };
 }
 
 /** True when no cleanup of this thread is queued or being called. */
@@ -161,28 +162,10 @@ export function waitUntil(done: () => boolean, timeoutMs: number): Promise<boole
   });
 }
 
-// Takes the registration in `slot` out of the tables and returns its cleanup
-// (undefined if it has none), leaving its arg in `takenArg` for the caller,
-// which clears it: nothing here keeps cleanup or arg alive afterwards.
-let takenArg: unknown;
-
-function take(slot: number): AnyCleanup | undefined {
-  const page = slot >>> PAGE_BITS;
-  const index = slot & PAGE_MASK;
-  const pageCleanups = cleanupPages[page];
-  const pageArgs = argPages[page];
-  const cleanup = pageCleanups[index];
-  takenArg = pageArgs[index];
-  pageCleanups[index] = undefined;
-  pageArgs[index] = undefined;
-  return cleanup;
-}
-
 // Runs the cleanup of `slot`, if it still has one; returns whether it did.
 function runSlot(slot: number): boolean {
   const cleanup = take(slot);
-  const arg = takenArg;
-  takenArg = undefined;
+  const arg = takenArg();
   if (cleanup === undefined) return false;
   run(cleanup, arg);
   return true;
@@ -197,8 +180,7 @@ let batchStartMs = 0;
 
 function runSlotTraced(slot: number): boolean {
   const cleanup = take(slot);
-  const arg = takenArg;
-  takenArg = undefined;
+  const arg = takenArg();
   if (cleanup === undefined) return false;
   runTraced(cleanup, arg, batchWaitedMs + (performance.now() - batchStartMs));
   return true;
@@ -265,106 +247,7 @@ function deliverDebug(slots: Uint32Array, waitedMs: number): void {
   resource.runInAsyncScope(deliverBatch, undefined, slots, runSlotDebug);
 }
 
-// The state words (native/registry.h): the native table mirrors each slot's
-// `generation * 8 + state` into pages of Int32Arrays over SharedArrayBuffers
-// that it asks for here, so that stop() can see whether a registration is
-// still pending, and stop it, without calling into the addon. Stopped slots
-// are handed back to the addon in batches (`reap`), which deletes their
-// references. Where SharedArrayBuffer does not exist when this module loads
-// (the global deleted, or Node 20's --no-harmony-sharedarraybuffer), stop()
-// calls the `stop` binding instead.
-// The constructors are captured now: a program that replaces the globals
-// later (or while a page is being made) cannot change what a page is.
-const SharedBuffer: SharedArrayBufferConstructor | undefined =
-  typeof SharedArrayBuffer === 'function' ? SharedArrayBuffer : undefined;
-const Words = Int32Array;
-const WORD_BYTES = 4;
-const sharedWords = SharedBuffer !== undefined;
-const PENDING = 1; // Registry::State::kPending
-const STOPPED = 4; // Registry::State::kStopped
-const pages: Int32Array[] = [];
-
-function newPage(index: number): Int32Array {
-  const page = new Words(new SharedBuffer!(PAGE_SIZE * WORD_BYTES));
-  pages[index] = page;
-  return page;
-}
-
-// Slots stopped through their words and not yet reaped: stop() only writes a
-// word and appends the slot here; the references are deleted (about 35-70 ns
-// each, inside Node-API) in one `reap` call on the next turn of the loop, off
-// the caller's path. Until then a stopped slot is not reused and its
-// reference (about 100 bytes of native memory) is still alive, as a
-// FinalizationRegistry cell lives until the next GC. The immediate is unref'd:
-// it never keeps the process alive, and at exit teardown frees what is left.
-let reapSlots = new Uint32Array(1024);
-let reapCount = 0;
-let reapScheduled = false;
-
-function scheduleReap(slot: number): void {
-  if (reapCount === reapSlots.length) {
-    const grown = new Uint32Array(reapCount * 2);
-    grown.set(reapSlots);
-    reapSlots = grown;
-  }
-  reapSlots[reapCount++] = slot;
-  if (!reapScheduled) {
-    reapScheduled = true;
-    setImmediate(reapSoon).unref();
-  }
-}
-
-/** Reaps every stopped slot now (cleanupStats() needs exact counts). */
-export function flushReap(): void {
-  if (reapCount === 0) return;
-  binding.reap(reapSlots.subarray(0, reapCount));
-  reapCount = 0;
-  // A long synchronous run of stops grew the list: let that memory go.
-  if (reapSlots.length > 65536) reapSlots = new Uint32Array(1024);
-}
-
-function reapSoon(): void {
-  reapScheduled = false;
-  flushReap();
-}
-
 // Slices of a large backlog are scheduled with node:timers' setImmediate,
 // captured here, so that fake timers installed later on the globals cannot
 // hold cleanups back.
-binding.setup(debug.enabled ? deliverDebug : deliverFast, sharedWords ? newPage : undefined, scheduleTurn);
-
-/**
- * Cancels the registration `id` if it is still pending (its object not yet
- * found dead) and drops its cleanup and arg; false otherwise.
- */
-export function stopRegistration(id: number): boolean {
-  const slot = slotOf(id);
-  const generation = (id - slot) / SLOT_SPAN; // exact: a power of two
-  if (!sharedWords) {
-    if (!binding.stop(id)) return false;
-    forget(slot);
-    return true;
-  }
-  // Every id comes from `register`, which made sure its slot has a page.
-  const page = pages[slot >>> PAGE_BITS];
-  const index = slot & PAGE_MASK;
-  const pending = generation * 8 + PENDING;
-  // Another generation, or queued, delivering, stopped: nothing to cancel.
-  // (The finalizer that queues a slot runs on this thread, so the word cannot
-  // change between this read and the write below.)
-  if (page[index] !== pending) return false;
-  page[index] = pending - PENDING + STOPPED;
-  forget(slot);
-  scheduleReap(slot);
-  return true;
-}
-
-/** Drops the JavaScript half of a registration that stop() cancelled. */
-function forget(slot: number): void {
-  const page = slot >>> PAGE_BITS;
-  const index = slot & PAGE_MASK;
-  cleanupPages[page][index] = undefined;
-  argPages[page][index] = undefined;
-  if (debug.enabled) stacks[slot] = undefined;
-  counters.stopped++;
-}
+binding.setup(debug.enabled ? deliverDebug : deliverFast, newPage, scheduleTurn);

@@ -1,22 +1,7 @@
 // The public API: addCleanup / AddCleanup / Cleanup, and the tools beyond Go
 // (drainCleanups, cleanupStats, checkCleanups). The engine's JavaScript half
 // is lib/core.ts; the native half is native/.
-import { binding } from './binding';
-import {
-  argOf,
-  argPages,
-  cleanupOf,
-  cleanupPages,
-  counters,
-  flushReap,
-  idle,
-  readCounts,
-  remember,
-  slotOf,
-  stacks,
-  stopRegistration,
-  waitUntil,
-} from './core';
+import { idle, liveRegistrations, register, stats, stopRegistration, waitUntil } from './core';
 import { findUnreachableCleanups } from './check';
 import * as debug from './debug';
 import {
@@ -173,13 +158,6 @@ export function addCleanup<T extends object, S>(ptr: T, cleanup: (arg: S) => voi
   return createCleanup(debug.enabled ? registerDebug(ptr, cleanup, arg) : register(ptr, cleanup, arg));
 }
 
-// Returns the new registration's id.
-function register(ptr: object, cleanup: (arg: any) => void, arg: unknown): number {
-  const id = binding.register(ptr);
-  remember(slotOf(id), cleanup, arg);
-  return id;
-}
-
 // Debug mode (ADDCLEANUP_DEBUG=1): refuses an arg that references ptr, with
 // the path to it, and records where the registration was made.
 function registerDebug(ptr: object, cleanup: (arg: any) => void, arg: unknown): number {
@@ -192,10 +170,7 @@ function registerDebug(ptr: object, cleanup: (arg: any) => void, arg: unknown): 
       addCleanup,
     );
   }
-  const stack = debug.captureStack(addCleanup);
-  const id = register(ptr, cleanup, arg);
-  stacks[slotOf(id)] = stack;
-  return id;
+  return register(ptr, cleanup, arg, debug.captureStack(addCleanup));
 }
 
 /**
@@ -278,15 +253,7 @@ export interface CleanupStats {
  * ```
  */
 export function cleanupStats(): CleanupStats {
-  const counts = readCounts();
-  return {
-    pending: counts[0],
-    queued: counts[1],
-    running: counters.running,
-    executed: counters.executed,
-    stopped: counters.stopped,
-    failed: counters.failed,
-  };
+  return stats();
 }
 
 /** A registration reported by {@link checkCleanups}. */
@@ -327,21 +294,17 @@ export interface UnrunnableCleanup {
 export async function checkCleanups(): Promise<UnrunnableCleanup[]> {
   const unsupported = checkUnsupported(checkCleanups);
   if (unsupported !== undefined) throw unsupported;
-  flushReap();
-  const [slots, ptrs] = binding.live();
-  const liveCleanups = slots.map((slot) => cleanupOf(slot) as Function);
-  const liveArgs = slots.map((slot) => argOf(slot));
-  const liveStacks = slots.map((slot) => stacks[slot]);
+  const live = liveRegistrations();
   // The package's own tables hold every registration's cleanup and arg: the
   // search must not wander from one registration into the others through them.
   const found = await findUnreachableCleanups({
-    ptrs,
-    cleanups: liveCleanups,
-    args: liveArgs,
-    exclude: [cleanupPages, argPages, ...cleanupPages, ...argPages, stacks],
+    ptrs: live.ptrs,
+    cleanups: live.cleanups,
+    args: live.args,
+    exclude: live.tables,
   });
   return found.map(({ index, reason }) => {
-    const stack = liveStacks[index];
+    const stack = live.stacks[index];
     return stack === undefined ? { reason } : { reason, stack };
   });
 }

@@ -1,10 +1,9 @@
 // addcleanup/testing: helpers for tests that check resources are released.
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
-import { counters, queueIdle, waitUntil } from './core';
+import { executedCount, newEpoch, queueIdle, runningSince, waitUntil } from './core';
 import { timeoutOption } from './errors';
 import type { DrainOptions } from './index';
-import { newEpoch, runningSince } from './run';
 
 let gcFunction: (() => void) | undefined;
 
@@ -69,7 +68,7 @@ export function collect(options?: DrainOptions): Promise<number> {
 }
 
 async function collectRounds(gc: () => void, timeoutMs: number): Promise<number> {
-  const start = counters.executed;
+  const start = executedCount();
   const epoch = newEpoch();
   const settled = (): boolean => runningSince(epoch) === 0 && queueIdle();
   const deadline = performance.now() + timeoutMs;
@@ -77,14 +76,14 @@ async function collectRounds(gc: () => void, timeoutMs: number): Promise<number>
   // Two quiet rounds in a row: one round can find an object dead only after
   // the previous round's cleanups dropped their references to it.
   while (quietRounds < 2) {
-    const before = counters.executed;
+    const before = executedCount();
     // A turn before collecting, so that objects a WeakRef.deref() kept for
     // the caller's job are collectable.
     await new Promise<void>((resolve) => setImmediate(resolve));
     gc();
     const left = deadline - performance.now();
     if (left <= 0 || !(await waitUntil(settled, left))) break;
-    quietRounds = counters.executed === before ? quietRounds + 1 : 0;
+    quietRounds = executedCount() === before ? quietRounds + 1 : 0;
   }
-  return counters.executed - start;
+  return executedCount() - start;
 }
