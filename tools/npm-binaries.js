@@ -5,7 +5,7 @@
 // kept, extracted, under a cache folder outside the repository:
 // $ADDCLEANUP_NODE_MATRIX_CACHE, else $XDG_CACHE_HOME/addcleanup-node-matrix,
 // else ~/.cache/addcleanup-node-matrix; one folder per package and version.
-// Used by scripts/node-matrix.js and scripts/runtimes.js.
+// Used by test/reliability/node-matrix.js and test/reliability/runtimes.js.
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');

@@ -2,7 +2,7 @@
 'use strict';
 // Leak soak (issue 4, item 4).
 //
-//   node scripts/leak-soak.js [--rounds=10] [--n=1000000] [--tolerance=10] [--natural]
+//   node test/reliability/leak-soak.js [--rounds=10] [--n=1000000] [--tolerance=10] [--natural]
 //
 // Each round does
 //   - n add-then-die: n objects (in batches of 10,000) are registered and
@@ -48,7 +48,7 @@ if (typeof globalThis.gc !== 'function' || !process.execArgv.some((a) => a.start
   process.exit(r.status === null ? 1 : r.status);
 }
 
-const ROOT = path.join(__dirname, '..');
+const ROOT = path.join(__dirname, '..', '..');
 const { turn, turns, until, settle, inScope } = require(path.join(ROOT, 'test', 'helpers.js'));
 const { addCleanup } = require(ROOT);
 
@@ -61,7 +61,7 @@ function parseArgs(argv) {
     }
     const m = /^--(rounds|n|tolerance)=(\d+(?:\.\d+)?(?:e\d+)?)$/.exec(a);
     if (!m) {
-      console.error(`scripts/leak-soak.js: bad argument ${a}\nusage: node scripts/leak-soak.js [--rounds=10] [--n=1000000] [--tolerance=10] [--natural]`);
+      console.error(`test/reliability/leak-soak.js: bad argument ${a}\nusage: node test/reliability/leak-soak.js [--rounds=10] [--n=1000000] [--tolerance=10] [--natural]`);
       process.exit(2);
     }
     opts[m[1]] = Number(m[2]);
