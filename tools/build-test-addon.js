@@ -73,7 +73,12 @@ async function ensureTestAddon({ force = false } = {}) {
 module.exports = { ADDON_DIR, ADDON_PATH, ensureTestAddon, build };
 
 if (require.main === module) {
-  ensureTestAddon({ force: process.argv.includes('--force') }).then(
+  const { values } = require('./cli').commandLine({
+    name: 'build-test-addon',
+    usage: 'usage: node tools/build-test-addon.js [--force]   (--force: rebuild from scratch)',
+    options: { force: { type: 'boolean', default: false } },
+  });
+  ensureTestAddon({ force: values.force }).then(
     (file) => console.log(`test addon: ${file}`),
     (error) => {
       console.error(error.message);

@@ -13,9 +13,9 @@
 // load) is never touched, and stripped with their own toolchain's strip. The
 // Windows one is compiled by buildMingw() from the same binding.gyp.
 //
-//   node tools/prebuild.js                 every target whose compiler is installed
+//   node tools/prebuild.js                        every target whose compiler is installed
 //   node tools/prebuild.js --target=linux-arm64   only those (comma-separated)
-//   node tools/prebuild.js --all           every target; a missing compiler is an error
+//   node tools/prebuild.js --all                  every target; a missing compiler is an error
 //
 // `npm pack` runs it (prepack). Under `npm publish` it behaves as with --all:
 // a published tarball never lacks a platform silently. `npm run test:runtimes`
@@ -25,7 +25,7 @@ const { execFileSync, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { parseArgs } = require('node:util');
+const { commandLine } = require('./cli');
 
 const ROOT = path.join(__dirname, '..');
 const NODE_GYP = path.join(ROOT, 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
@@ -182,8 +182,18 @@ function build(target) {
   console.log(`prebuild: ${path.relative(ROOT, file)} (${fs.statSync(file).size} bytes, ${target.platform}-${target.arch})`);
 }
 
+const USAGE = [
+  'usage: node tools/prebuild.js [--target=linux-x64,linux-arm64,win32-x64] [--all]',
+  '  --target  only these targets (a missing compiler is then an error)',
+  '  --all     every target; a missing compiler is an error (the default under npm publish)',
+].join('\n');
+
 function main() {
-  const { values } = parseArgs({ options: { target: { type: 'string' }, all: { type: 'boolean' } } });
+  const { values } = commandLine({
+    name: 'prebuild',
+    usage: USAGE,
+    options: { target: { type: 'string' }, all: { type: 'boolean' } },
+  });
   const all = values.all || process.env.npm_command === 'publish';
   const name = (t) => `${t.platform}-${t.arch}`;
   const wanted = values.target ? values.target.split(',') : TARGETS.map(name);

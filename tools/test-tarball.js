@@ -13,12 +13,12 @@
 const assert = require('node:assert/strict');
 const { execFileSync } = require('node:child_process');
 const { TARGETS, compilerOf, has } = require('./prebuild');
+const { commandLine } = require('./cli');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 
 const ROOT = path.join(__dirname, '..');
-const keep = process.argv.includes('--keep');
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 const SOURCES = ['package.json', 'package-lock.json', 'binding.gyp', 'native', 'lib', 'tools', 'tsconfig.json', 'README.md', 'LICENSE', 'CHANGELOG.md'];
 
@@ -99,6 +99,11 @@ function pack(work) {
 }
 
 function main() {
+  const { values } = commandLine({
+    name: 'test-tarball',
+    usage: 'usage: node tools/test-tarball.js [--keep]   (--keep leaves the temp folder)',
+    options: { keep: { type: 'boolean', default: false } },
+  });
   const started = Date.now();
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'addcleanup-tarball-'));
   try {
@@ -141,7 +146,7 @@ function main() {
     step(`ok in ${((Date.now() - started) / 1000).toFixed(1)} s; prebuild ${prebuild}; loaded ${normal.loaded[0]} after a normal install`);
     console.log(JSON.stringify({ tarball: info.filename, size: info.size, unpackedSize: info.unpackedSize, files }));
   } finally {
-    if (keep) step(`kept ${work}`);
+    if (values.keep) step(`kept ${work}`);
     else fs.rmSync(work, { recursive: true, force: true });
   }
 }

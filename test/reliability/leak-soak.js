@@ -51,24 +51,28 @@ if (typeof globalThis.gc !== 'function' || !process.execArgv.some((a) => a.start
 const ROOT = path.join(__dirname, '..', '..');
 const { turn, turns, until, settle, inScope } = require(path.join(ROOT, 'test', 'helpers.js'));
 const { addCleanup } = require(ROOT);
+const { commandLine } = require(path.join(ROOT, 'tools', 'cli.js'));
 
-function parseArgs(argv) {
-  const opts = { rounds: 10, n: 1e6, tolerance: 10, natural: false };
-  for (const a of argv) {
-    if (a === '--natural') {
-      opts.natural = true;
-      continue;
-    }
-    const m = /^--(rounds|n|tolerance)=(\d+(?:\.\d+)?(?:e\d+)?)$/.exec(a);
-    if (!m) {
-      console.error(`test/reliability/leak-soak.js: bad argument ${a}\nusage: node test/reliability/leak-soak.js [--rounds=10] [--n=1000000] [--tolerance=10] [--natural]`);
-      process.exit(2);
-    }
-    opts[m[1]] = Number(m[2]);
-  }
-  return opts;
+const USAGE = 'usage: node test/reliability/leak-soak.js [--rounds=10] [--n=1000000] [--tolerance=10] [--natural]';
+function parseOptions() {
+  const { values, fail } = commandLine({
+    name: 'test/reliability/leak-soak.js',
+    usage: USAGE,
+    message: (error) => `bad argument ${error.arg ?? error.message}`,
+    options: {
+      rounds: { type: 'string', default: '10' },
+      n: { type: 'string', default: '1000000' },
+      tolerance: { type: 'string', default: '10' },
+      natural: { type: 'boolean', default: false },
+    },
+  });
+  const number = (name) => {
+    if (!/^\d+(?:\.\d+)?(?:e\d+)?$/.test(values[name])) fail(`bad argument --${name}=${values[name]}`);
+    return Number(values[name]);
+  };
+  return { rounds: number('rounds'), n: number('n'), tolerance: number('tolerance'), natural: values.natural };
 }
-const { rounds: ROUNDS, n: N, tolerance: TOLERANCE, natural: NATURAL } = parseArgs(process.argv.slice(2));
+const { rounds: ROUNDS, n: N, tolerance: TOLERANCE, natural: NATURAL } = parseOptions();
 
 // Registrations are made in batches, each in its own frame (inScope), so that
 // no local variable keeps a batch's objects alive; the event loop gets a turn

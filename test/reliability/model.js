@@ -29,30 +29,31 @@ if (typeof globalThis.gc !== 'function') {
   process.exit(r.status === null ? 1 : r.status);
 }
 
-function parseArgs(argv) {
-  const opts = {};
-  for (const a of argv) {
-    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(a);
-    if (!m) usage(`unknown argument ${a}`);
-    opts[m[1]] = m[2] === undefined ? true : m[2];
-  }
-  return opts;
-}
+const { commandLine } = require(path.join(__dirname, '..', '..', 'tools', 'cli.js'));
 
-function usage(msg) {
-  console.error(`test/reliability/model.js: ${msg}\nusage: node test/reliability/model.js [--ops=N] [--soak] [--seconds=N] [--seed=S] [--path=P] [--max-commands=N] [--no-shrink]`);
-  process.exit(2);
-}
+const USAGE =
+  'usage: node test/reliability/model.js [--ops=N] [--soak] [--seconds=N] [--seed=S] [--path=P] [--max-commands=N] [--no-shrink]';
+const { values: opts, fail } = commandLine({
+  name: 'test/reliability/model.js',
+  usage: USAGE,
+  options: {
+    ops: { type: 'string' },
+    soak: { type: 'boolean' },
+    seconds: { type: 'string' },
+    seed: { type: 'string' },
+    path: { type: 'string' },
+    'max-commands': { type: 'string' },
+    'no-shrink': { type: 'boolean' },
+    'replay-path': { type: 'string' },
+    'shrink-seconds': { type: 'string' },
+  },
+});
 
 function num(v, what) {
   const n = Number(v);
-  if (!Number.isFinite(n) || n < 0) usage(`bad ${what}: ${v}`);
+  if (!Number.isFinite(n) || n < 0) fail(`bad ${what}: ${v}`);
   return n;
 }
-
-const opts = parseArgs(process.argv.slice(2));
-const known = new Set(['ops', 'soak', 'seconds', 'seed', 'path', 'max-commands', 'no-shrink', 'replay-path', 'shrink-seconds']);
-for (const k of Object.keys(opts)) if (!known.has(k)) usage(`unknown option --${k}`);
 
 const { runModel, defaultSeed } = require(path.join(__dirname, '..', 'model-checker.js'));
 

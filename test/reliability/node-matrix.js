@@ -5,9 +5,9 @@
 // (Node-API is ABI-stable, so the same .node must load and behave the same on
 // every Node >= 20.3). Nothing is compiled here.
 //
-//   node test/reliability/node-matrix.js                 Node 20, 22, 24, 26 (the host's major runs on itself)
+//   node test/reliability/node-matrix.js               Node 20, 22, 24, 26 (the host's major runs on itself)
 //   node test/reliability/node-matrix.js --versions=22,24
-//   node test/reliability/node-matrix.js --keep-going    run every version even after a failure
+//   node test/reliability/node-matrix.js --keep-going  run every version even after a failure
 //   node test/reliability/node-matrix.js -- test/api.test.js   (other mocha args/files)
 //
 // Node binaries come only from the npm registry, as the official builds
@@ -41,6 +41,7 @@ const DIST = path.join(ROOT, 'dist', 'index.js');
 const DEFAULT_MAJORS = [20, 22, 24, 26]; // 20: the oldest Node that package.json's engines allows
 const DEFAULT_SPEC = 'test/**/*.test.js';
 const { MOCHA_BIN, runMocha } = require('./lib/run-mocha');
+const { commandLine } = require('../../tools/cli');
 
 // ---------------------------------------------------------------------------
 // Matrix mode.
@@ -49,7 +50,7 @@ const { MOCHA_BIN, runMocha } = require('./lib/run-mocha');
 function usage() {
   return [
     'usage: node test/reliability/node-matrix.js [--versions=20,22,24,26] [--keep-going]',
-    '                                   [--timeout=MINUTES] [--quiet] [-- mocha args...]',
+    '                                            [--timeout=MINUTES] [--quiet] [-- mocha args...]',
     '  --versions    Node majors to test (default: 20,22,24,26, plus this Node\'s major).',
     '                The host\'s own major runs on process.execPath; others are fetched.',
     '  --keep-going  go on with the next version after a failing one (default: stop).',
@@ -66,34 +67,28 @@ function fail(message, code = 2) {
   process.exit(code);
 }
 
-function parseArgs(argv) {
-  const opts = { majors: null, keepGoing: false, timeoutMin: 10, quiet: false, mochaArgs: null };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--') {
-      opts.mochaArgs = argv.slice(i + 1);
-      break;
-    }
-    const [name, inline] = a.split(/=(.*)/s, 2);
-    const value = () => (inline !== undefined ? inline : argv[++i]);
-    if (name === '--versions') {
-      const v = value();
-      if (!v || !/^\d+(,\d+)*$/.test(v)) fail(`--versions needs majors like 22,24 (got ${v})\n${usage()}`);
-      opts.majors = [...new Set(v.split(',').map(Number))];
-    } else if (name === '--keep-going') {
-      opts.keepGoing = true;
-    } else if (name === '--quiet') {
-      opts.quiet = true;
-    } else if (name === '--timeout') {
-      opts.timeoutMin = Number(value());
-      if (!(opts.timeoutMin > 0)) fail(`--timeout needs a number of minutes\n${usage()}`);
-    } else if (name === '--help' || name === '-h') {
-      process.stdout.write(usage() + '\n');
-      process.exit(0);
-    } else {
-      fail(`unknown argument ${a}\n${usage()}`);
-    }
+// Everything after `--` goes to mocha.
+function parseOptions(argv) {
+  const end = argv.indexOf('--');
+  const { values, fail: badUsage } = commandLine({
+    name: 'node-matrix',
+    usage: usage(),
+    message: (error) => (error.message.startsWith('unknown') ? `unknown argument ${error.arg}` : error.message),
+    args: end === -1 ? argv : argv.slice(0, end),
+    options: {
+      versions: { type: 'string' },
+      'keep-going': { type: 'boolean', default: false },
+      quiet: { type: 'boolean', default: false },
+      timeout: { type: 'string', default: '10' },
+    },
+  });
+  const opts = { majors: null, keepGoing: values['keep-going'], timeoutMin: Number(values.timeout), quiet: values.quiet };
+  opts.mochaArgs = end === -1 ? null : argv.slice(end + 1);
+  if (values.versions !== undefined) {
+    if (!/^\d+(,\d+)*$/.test(values.versions)) badUsage(`--versions needs majors like 22,24 (got ${values.versions})`);
+    opts.majors = [...new Set(values.versions.split(',').map(Number))];
   }
+  if (!(opts.timeoutMin > 0)) badUsage('--timeout needs a number of minutes');
   return opts;
 }
 
@@ -224,7 +219,7 @@ function table(rows) {
 }
 
 async function main() {
-  const opts = parseArgs(process.argv.slice(2));
+  const opts = parseOptions(process.argv.slice(2));
   const matrixStart = process.hrtime.bigint();
 
   for (const [file, what] of [

@@ -11,7 +11,7 @@
 //           tarball's prebuilds/win32-x64/node.napi.node (mingw-w64)
 //
 //   node test/reliability/runtimes.js [--only=bun,deno,arm64,win32] [--keep-going] [--quiet]
-//                            [--jobs=N] [--timeout=MINUTES] [-- mocha args...]
+//                                         [--jobs=N] [--timeout=MINUTES] [-- mocha args...]
 //
 // --jobs=2 runs two suites at once (CI does: arm64 under qemu and Deno each
 // keep one core busy), showing only the summary and a failing run's log.
@@ -32,9 +32,9 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { execFileSync, spawnSync } = require('node:child_process');
-const { parseArgs } = require('node:util');
 const { cacheRoot, ensurePackage, isExecutable, resolveVersion } = require('../../tools/npm-binaries');
 const { runMocha } = require('./lib/run-mocha');
+const { commandLine } = require('../../tools/cli');
 const { pack } = require('../../tools/test-tarball');
 const { TARGETS, buildFor, buildMingw } = require('../../tools/prebuild');
 
@@ -46,6 +46,16 @@ const BUN = { pkg: '@oven/bun-linux-x64', version: '1.4.5' };
 const DENO = { pkg: '@deno/linux-x64-glibc', version: '2.9.6' };
 const ARM64_NODE_MAJOR = 20;
 const QEMU_LD_PREFIX = '/usr/aarch64-linux-gnu';
+const USAGE = [
+  'usage: node test/reliability/runtimes.js [--only=bun,deno,arm64,win32] [--keep-going] [--quiet]',
+  '                                         [--jobs=N] [--timeout=MINUTES] [-- mocha args...]',
+  '  --only        the targets to run (default: all four)',
+  '  --keep-going  go on with the next target after a failing one (default: stop)',
+  '  --quiet       do not echo mocha output (it is kept in a log file shown on failure)',
+  '  --jobs        suites run at once (default 1; above 1, only the summary is shown)',
+  '  --timeout     per-target limit for the whole mocha run, in minutes (default 30)',
+  '  -- ...        replaces the default mocha arguments ("test/**/*.test.js")',
+].join('\n');
 
 function fetchExact({ pkg, version }, member, versionArgs, expect) {
   const dir = path.join(cacheRoot(), pkg.replace('/', '+'));
@@ -226,7 +236,9 @@ function judge(target, run, opts) {
 }
 
 async function main() {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = commandLine({
+    name: 'runtimes',
+    usage: USAGE,
     options: {
       only: { type: 'string', default: 'bun,deno,arm64,win32' },
       'keep-going': { type: 'boolean', default: false },

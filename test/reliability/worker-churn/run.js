@@ -41,25 +41,25 @@ const { MOMENTS, makePlan } = require('./plan');
 const { mainLoop, finish } = require('./main-waves');
 const { createTallies, runPool } = require('./run-worker');
 const { printSummary } = require('./summary');
+const { commandLine } = require(path.join(__dirname, '..', '..', '..', 'tools', 'cli.js'));
 
 const USAGE =
   'usage: node test/reliability/worker-churn/run.js [--workers=200] [--concurrency=8] [--seed=S] [--main-interval=50] [--quiet]';
-const opts = { workers: 200, concurrency: 8, seed: undefined, 'main-interval': 50, quiet: false };
-for (const a of process.argv.slice(2)) {
-  const m = /^--(workers|concurrency|seed|main-interval)=(.+)$/.exec(a);
-  if (a === '--quiet') opts.quiet = true;
-  else if (m) opts[m[1]] = m[2];
-  else {
-    console.error(`test/reliability/worker-churn/run.js: bad argument ${a}\n${USAGE}`);
-    process.exit(2);
-  }
-}
-for (const k of ['workers', 'concurrency', 'main-interval']) {
+const { values: opts, fail: badUsage } = commandLine({
+  name: 'test/reliability/worker-churn/run.js',
+  usage: USAGE,
+  message: (error) => `bad argument ${error.arg ?? error.message}`,
+  options: {
+    workers: { type: 'string', default: '200' },
+    concurrency: { type: 'string', default: '8' },
+    seed: { type: 'string' },
+    'main-interval': { type: 'string', default: '50' },
+    quiet: { type: 'boolean', default: false },
+  },
+});
+for (const [k, min] of [['workers', 0], ['concurrency', 1], ['main-interval', 1]]) {
   const n = Number(opts[k]);
-  if (!Number.isInteger(n) || n < (k === 'main-interval' ? 1 : k === 'workers' ? 0 : 1)) {
-    console.error(`test/reliability/worker-churn/run.js: bad --${k}=${opts[k]}\n${USAGE}`);
-    process.exit(2);
-  }
+  if (!Number.isInteger(n) || n < min || opts[k] === '') badUsage(`bad --${k}=${opts[k]}`);
   opts[k] = n;
 }
 const SEED = opts.seed === undefined ? String(Math.floor(Math.random() * 2 ** 31)) : String(opts.seed);
