@@ -1165,7 +1165,7 @@ async function runModel({
           `addCleanup model: FAILED (batch ${batch} of base seed ${seed}; fast-check seed ${details.seed}, ` +
             `path "${details.counterexamplePath}")\n` +
             `replay: ADDCLEANUP_SEED=${details.seed} ADDCLEANUP_PATH=${details.counterexamplePath} ` +
-            `ADDCLEANUP_REPLAY_PATH='<the replayPath shown in the counterexample>' node test/reliability/model.js\n` +
+            `ADDCLEANUP_REPLAY_PATH='<the replayPath shown in the counterexample>' node --expose-gc test/reliability/model.js\n` +
             `${fc.defaultReportMessage(details)}\n\n` +
             `Error of the shrunk counterexample:\n${error && error.message ? error.message : error}`,
         );

@@ -2,7 +2,7 @@
 'use strict';
 // Leak soak (issue 4, item 4).
 //
-//   node test/reliability/leak-soak.js [--rounds=10] [--n=1000000] [--tolerance=10] [--natural]
+//   npm run soak:leak -- [--rounds=10] [--n=1000000] [--tolerance=10] [--natural]
 //
 // Each round does
 //   - n add-then-die: n objects (in batches of 10,000) are registered and
@@ -18,8 +18,8 @@
 // is wrong or the criterion fails, 0 otherwise.
 //
 // It runs under `node --expose-gc --min-semi-space-size=16
-// --max-semi-space-size=16` (it re-runs itself with those flags when they are
-// missing). Pinning V8's young generation at its default maximum (16 MB per
+// --max-semi-space-size=16` (npm run soak:leak passes them; without them the
+// script says so and exits 2). Pinning V8's young generation at its default maximum (16 MB per
 // semi-space on 64-bit), the size a busy process grows it to anyway, keeps
 // V8's adaptive resizing out of the curve: left alone, V8 doubles the young
 // generation at some random round (heapTotal 8 -> 12 MB), which alone moves RSS
@@ -38,22 +38,13 @@
 // batches); with the young generation pinned it is steady too, at a higher
 // level (about 170 MB RSS: many more registrations in flight at once).
 const path = require('node:path');
-const { spawnSync } = require('node:child_process');
-
-const NODE_FLAGS = ['--expose-gc', '--min-semi-space-size=16', '--max-semi-space-size=16'];
-if (typeof globalThis.gc !== 'function' || !process.execArgv.some((a) => a.startsWith('--max-semi-space-size'))) {
-  const r = spawnSync(process.execPath, [...NODE_FLAGS, ...process.execArgv, __filename, ...process.argv.slice(2)], {
-    stdio: 'inherit',
-  });
-  process.exit(r.status === null ? 1 : r.status);
-}
 
 const ROOT = path.join(__dirname, '..', '..');
-const { turn, turns, until, settle, inScope } = require(path.join(ROOT, 'test', 'helpers.js'));
-const { addCleanup } = require(ROOT);
 const { commandLine } = require(path.join(ROOT, 'tools', 'cli.js'));
+const { requireNodeFlags } = require('./lib/node-flags');
 
-const USAGE = 'usage: node test/reliability/leak-soak.js [--rounds=10] [--n=1000000] [--tolerance=10] [--natural]';
+const NODE_FLAGS = ['--expose-gc', '--min-semi-space-size=16', '--max-semi-space-size=16'];
+const USAGE = `usage: node ${NODE_FLAGS.join(' ')} test/reliability/leak-soak.js [--rounds=10] [--n=1000000] [--tolerance=10] [--natural]`;
 function parseOptions() {
   const { values, fail } = commandLine({
     name: 'test/reliability/leak-soak.js',
@@ -73,6 +64,10 @@ function parseOptions() {
   return { rounds: number('rounds'), n: number('n'), tolerance: number('tolerance'), natural: values.natural };
 }
 const { rounds: ROUNDS, n: N, tolerance: TOLERANCE, natural: NATURAL } = parseOptions();
+requireNodeFlags('test/reliability/leak-soak.js', NODE_FLAGS, 'soak:leak');
+
+const { turn, turns, until, settle, inScope } = require(path.join(ROOT, 'test', 'helpers.js'));
+const { addCleanup } = require(ROOT);
 
 // Registrations are made in batches, each in its own frame (inScope), so that
 // no local variable keeps a batch's objects alive; the event loop gets a turn

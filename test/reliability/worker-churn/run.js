@@ -2,8 +2,8 @@
 'use strict';
 // Worker churn at scale (issue 4, item 3; points 12 and 13).
 //
-//   node test/reliability/worker-churn/run.js [--workers=200] [--concurrency=8] [--seed=S]
-//                                             [--main-interval=50] [--quiet]
+//   npm run test:churn -- [--workers=200] [--concurrency=8] [--seed=S]
+//                         [--main-interval=50] [--quiet]
 //
 // --seed replays the same plan (which worker is ended when and how, the
 // workloads); the thread timings, and so the exact outcomes, still vary.
@@ -24,27 +24,14 @@
 // Prints a summary and one line `RESULT <json>` (read by
 // test/worker-churn.test.js). Exits 0 when every check held, 1 otherwise,
 // 2 on bad usage. A crash or abort anywhere kills the process (a signal).
-// Needs --expose-gc; without it the script re-runs itself with the flag.
+// Needs --expose-gc (npm run test:churn passes it; without it the script says
+// so and exits 2).
 const path = require('node:path');
-
-if (typeof globalThis.gc !== 'function') {
-  const { spawnSync } = require('node:child_process');
-  const r = spawnSync(process.execPath, ['--expose-gc', ...process.execArgv, __filename, ...process.argv.slice(2)], {
-    stdio: 'inherit',
-  });
-  process.exit(r.status === null ? 1 : r.status);
-}
-
-const { seededRandom, seedFromText } = require(path.join(__dirname, '..', '..', 'seeded-random'));
-const { settle } = require(path.join(__dirname, '..', '..', 'helpers.js'));
-const { MOMENTS, makePlan } = require('./plan');
-const { mainLoop, finish } = require('./main-waves');
-const { createTallies, runPool } = require('./run-worker');
-const { printSummary } = require('./summary');
 const { commandLine } = require(path.join(__dirname, '..', '..', '..', 'tools', 'cli.js'));
+const { requireNodeFlags } = require('../lib/node-flags');
 
 const USAGE =
-  'usage: node test/reliability/worker-churn/run.js [--workers=200] [--concurrency=8] [--seed=S] [--main-interval=50] [--quiet]';
+  'usage: node --expose-gc test/reliability/worker-churn/run.js [--workers=200] [--concurrency=8] [--seed=S] [--main-interval=50] [--quiet]';
 const { values: opts, fail: badUsage } = commandLine({
   name: 'test/reliability/worker-churn/run.js',
   usage: USAGE,
@@ -62,6 +49,15 @@ for (const [k, min] of [['workers', 0], ['concurrency', 1], ['main-interval', 1]
   if (!Number.isInteger(n) || n < min || opts[k] === '') badUsage(`bad --${k}=${opts[k]}`);
   opts[k] = n;
 }
+requireNodeFlags('test/reliability/worker-churn/run.js', ['--expose-gc'], 'test:churn');
+
+const { seededRandom, seedFromText } = require(path.join(__dirname, '..', '..', 'seeded-random'));
+const { settle } = require(path.join(__dirname, '..', '..', 'helpers.js'));
+const { MOMENTS, makePlan } = require('./plan');
+const { mainLoop, finish } = require('./main-waves');
+const { createTallies, runPool } = require('./run-worker');
+const { printSummary } = require('./summary');
+
 const SEED = opts.seed === undefined ? String(Math.floor(Math.random() * 2 ** 31)) : String(opts.seed);
 const WORKERS = opts.workers;
 const CONCURRENCY = opts.concurrency;
