@@ -32,8 +32,8 @@ const crypto = require('node:crypto');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { spawnSync } = require('node:child_process');
-const { cacheRoot, ensurePackage, isExecutable, resolveVersion } = require('../../tools/npm-binaries');
+const semver = require('semver');
+const { cacheRoot, fetchBinary, isExecutable } = require('../../tools/npm-binaries');
 
 const ROOT = path.join(__dirname, '..', '..');
 const ADDON = path.join(ROOT, 'build', 'Release', 'addcleanup.node');
@@ -144,24 +144,19 @@ function isComplete(prefix) {
   return isExecutable(path.join(prefix, 'bin', 'node')) && fs.existsSync(path.join(prefix, 'include', 'node', 'node_api.h'));
 }
 
-// Returns the path of bin/node for `version`, fetching it on first use.
-function ensureNode(pkg, version, dir) {
-  const { prefix, download } = ensurePackage({
+// bin/node of the newest Node `major`, fetched on first use.
+function fetchNode(pkg, major, dir) {
+  return fetchBinary({
     pkg,
-    version,
+    range: major,
     dir,
-    members: ['package/bin/node', 'package/include', 'package/package.json', 'package/LICENSE'],
+    bin: 'bin/node',
+    members: ['package/include', 'package/LICENSE'],
     // OpenSSL's headers are two thirds of include/ (66 MB) and no Node-API addon needs them.
     exclude: ['package/include/node/openssl'],
     isComplete,
-    check(staged) {
-      const got = spawnSync(path.join(staged, 'bin', 'node'), ['--version'], { encoding: 'utf8' });
-      if (got.status !== 0 || got.stdout.trim() !== `v${version}`) {
-        throw new Error(`the binary of ${pkg}@${version} does not run as v${version}: ${got.stdout}${got.stderr}`);
-      }
-    },
+    probe: { args: ['--version'], expect: (version) => `v${version}` },
   });
-  return { bin: path.join(prefix, 'bin', 'node'), download };
 }
 
 function runSuite(target, opts, workDir) {
@@ -239,7 +234,7 @@ async function main() {
   }
   if (process.env.NODE_OPTIONS) console.log(`note    NODE_OPTIONS=${process.env.NODE_OPTIONS} is passed to every run`);
 
-  const hostMajor = Number(process.versions.node.split('.')[0]);
+  const hostMajor = semver.major(process.version);
   const majors = opts.majors || [...new Set([hostMajor, ...DEFAULT_MAJORS])];
   const pkg = packageName();
   const dir = cacheRoot();
@@ -259,8 +254,7 @@ async function main() {
     let bin;
     let download;
     try {
-      ({ version } = resolveVersion(pkg, major, dir, isComplete));
-      ({ bin, download } = ensureNode(pkg, version, dir));
+      ({ version, bin, download } = fetchNode(pkg, major, dir));
     } catch (error) {
       fail(`could not get Node ${major} from the npm registry (${pkg}@${major}):\n${error.message}`);
     }

