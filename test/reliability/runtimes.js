@@ -33,7 +33,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { execFileSync, spawnSync } = require('node:child_process');
 const { cacheRoot, fetchBinary, isExecutable } = require('../../tools/npm-binaries');
-const { runMocha } = require('./lib/run-mocha');
+const { printMochaFailures, runMocha } = require('./lib/run-mocha');
 const { commandLine } = require('../../tools/cli');
 const { pack } = require('../../tools/test-tarball');
 const { TARGETS, buildFor, buildMingw } = require('../../tools/prebuild');
@@ -261,10 +261,7 @@ async function main() {
     failed = true;
     console.log(`\nFAIL ${target.label}: ${problems.join('; ')}   (log: ${run.logFile})`);
     if (opts.quiet) console.log(fs.readFileSync(run.logFile, 'utf8').split('\n').slice(-60).join('\n'));
-    for (const f of (run.report && run.report.failures) || []) {
-      console.log(`  - ${f.title}${f.file ? `  [${f.file}]` : ''}`);
-      console.log(f.message.split('\n').slice(0, 6).map((l) => `      ${l}`).join('\n'));
-    }
+    printMochaFailures(run.report);
     for (const p of ((run.report && run.report.pending) || []).filter((x) => !SKIP_MARK.test(x.title))) {
       console.log(`  - skipped without a reason: ${p.title}`);
     }

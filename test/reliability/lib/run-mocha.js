@@ -85,4 +85,12 @@ function runMocha({ label, bin, prefix = [], mochaArgs, env = {}, workDir, quiet
   });
 }
 
-module.exports = { MOCHA_BIN, runMocha };
+/** Prints each failing test of a run's report: its title, file and the first lines of its error. */
+function printMochaFailures(report) {
+  for (const f of (report && report.failures) || []) {
+    console.log(`  - ${f.title}${f.file ? `  [${f.file}]` : ''}`);
+    console.log(f.message.split('\n').slice(0, 6).map((l) => `      ${l}`).join('\n'));
+  }
+}
+
+module.exports = { MOCHA_BIN, printMochaFailures, runMocha };
