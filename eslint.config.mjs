@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'build/', 'node_modules/', 'bench/', 'test/', 'examples/', 'scripts/', 'prebuilds/'] },
+  { ignores: ['dist/', 'build/', 'node_modules/', 'bench/', 'test/', 'examples/', 'tools/', 'prebuilds/'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

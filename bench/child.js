@@ -11,15 +11,7 @@
 const fs = require('node:fs');
 const { IMPLS } = require('./impls');
 const { RESULT_PREFIX } = require('./protocol');
-
-function parseArgs(argv) {
-  const out = {};
-  for (const a of argv) {
-    const m = /^--([^=]+)(?:=(.*))?$/.exec(a);
-    if (m) out[m[1]] = m[2] === undefined ? true : m[2];
-  }
-  return out;
-}
+const { parseCommandLine } = require('../tools/cli');
 
 function emit(result) {
   // writeSync: the line must be complete before process.exit() below.
@@ -32,7 +24,9 @@ function errorText(error, lines = 3) {
 }
 
 async function main() {
-  const args = parseArgs(process.argv.slice(2));
+  const names = ['probe', 'impl', 'experiment', 'n', 'timeout-ms', 'churn-wait-ms'];
+  const options = Object.fromEntries(names.map((name) => [name, { type: 'string' }]));
+  const args = parseCommandLine({ options }).values;
 
   if (args.probe) {
     const spec = IMPLS[args.probe];

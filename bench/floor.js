@@ -23,6 +23,7 @@ const { spawnSync } = require('node:child_process');
 const path = require('node:path');
 const { median } = require('./stats');
 const { IMPLS } = require('./impls');
+const { commandLine } = require('../tools/cli');
 
 const VARIANTS = ['napi-empty', 'addcleanup', 'fr-token', 'fr-plain'];
 
@@ -34,7 +35,7 @@ function child(variant, n) {
   let register;
   let release = () => {};
   if (variant === 'napi-empty') {
-    const addon = require(require('../scripts/build-test-addon').ADDON_PATH);
+    const addon = require(require('../tools/build-test-addon').ADDON_PATH);
     register = (obj) => addon.watch(obj);
     done = () => addon.watchedCount();
     release = () => addon.releaseWatched();
@@ -91,16 +92,13 @@ function child(variant, n) {
   setImmediate(tick);
 }
 
-async function main() {
-  const args = Object.fromEntries(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=')));
-  const n = Number(args.n ?? 1e6);
-  const rounds = Number(args.rounds ?? 3);
-  await require('../scripts/build-test-addon').ensureTestAddon();
+async function main({ n, rounds }) {
+  await require('../tools/build-test-addon').ensureTestAddon();
   const results = Object.fromEntries(VARIANTS.map((v) => [v, []]));
   for (let r = 0; r < rounds; r++) {
     for (let k = 0; k < VARIANTS.length; k++) {
       const variant = VARIANTS[(k + r) % VARIANTS.length];
-      const out = spawnSync(process.execPath, ['--expose-gc', __filename, '--child', variant, String(n)], {
+      const out = spawnSync(process.execPath, ['--expose-gc', __filename, `--child=${variant}`, `--n=${n}`], {
         cwd: path.join(__dirname, '..'),
         encoding: 'utf8',
       });
@@ -125,9 +123,24 @@ async function main() {
   }
 }
 
-if (process.argv[2] === '--child') child(process.argv[3], Number(process.argv[4]));
+// --child=<variant> is how main() starts each measurement.
+const { values, fail } = commandLine({
+  name: 'bench/floor.js',
+  usage: 'usage: node bench/floor.js [--n=1000000] [--rounds=3]',
+  options: {
+    n: { type: 'string', default: '1000000' },
+    rounds: { type: 'string', default: '3' },
+    child: { type: 'string' },
+  },
+});
+const [n, rounds] = ['n', 'rounds'].map((name) => {
+  const v = Number(values[name]);
+  if (!Number.isInteger(v) || v < 1) fail(`--${name} needs a positive integer (got ${values[name]})`);
+  return v;
+});
+if (values.child !== undefined) child(values.child, n);
 else {
-  main().catch((error) => {
+  main({ n, rounds }).catch((error) => {
     console.error(error);
     process.exitCode = 1;
   });

@@ -102,7 +102,7 @@ const IMPLS = {
     optional: true,
     experiments: ['register', 'memory', 'gcpause'],
     load() {
-      const addon = require(require('../scripts/build-test-addon').ADDON_PATH);
+      const addon = require(require('../tools/build-test-addon').ADDON_PATH);
       // `silent`: nothing is ever delivered, so no figure waits for it.
       return () => ({ register: (obj) => addon.watch(obj), stop: null, silent: true });
     },

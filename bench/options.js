@@ -14,6 +14,7 @@
 const fs = require('node:fs');
 const path = require('node:path');
 const { IMPLS, NAMES, ALL_NAMES } = require('./impls');
+const { UsageError, parseCommandLine } = require('../tools/cli');
 
 /** The experiments of bench/figures.js, in the order they run. */
 const EXPERIMENT_NAMES = ['register', 'memory', 'delivery', 'gcpause', 'stop', 'churn', 'steady'];
@@ -36,18 +37,23 @@ function parseList(s) {
     .filter(Boolean);
 }
 
+const OPTIONS = Object.fromEntries(
+  ['n', 'rounds', 'impls', 'experiments', 'figures', 'timeout', 'churn-wait', 'node-flags', 'json']
+    .map((name) => [name, { type: 'string' }])
+    .concat([['quick', { type: 'boolean' }]]),
+);
+
 function parseOptions(argv, env) {
-  const raw = {};
-  for (const a of argv) {
-    const m = /^--([^=]+)(?:=(.*))?$/.exec(a);
-    if (!m) throw new Error(`unknown argument ${a} (try --help)`);
-    raw[m[1]] = m[2] === undefined ? true : m[2];
+  let raw;
+  try {
+    raw = parseCommandLine({ args: argv, options: OPTIONS }).values;
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    throw new Error(`${error.message} (try --help)`);
   }
-  const known = ['n', 'rounds', 'quick', 'impls', 'experiments', 'figures', 'timeout', 'churn-wait', 'node-flags', 'json', 'help'];
-  for (const k of Object.keys(raw)) if (!known.includes(k)) throw new Error(`unknown option --${k} (try --help)`);
   if (raw.help) return { help: true };
 
-  const quick = raw.quick === true || raw.quick === 'true';
+  const quick = raw.quick === true;
   const nSpec = raw.n ?? env.BENCH_N ?? (quick ? '10000' : '100000,1000000');
   const ns = parseList(nSpec).map((x) => {
     const v = Number(x);

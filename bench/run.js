@@ -172,7 +172,7 @@ async function main() {
   // The Node-API floor needs the test addon (built on demand, like npm test).
   if (options.impls.includes('napi-ref')) {
     try {
-      await require('../scripts/build-test-addon').ensureTestAddon();
+      await require('../tools/build-test-addon').ensureTestAddon();
     } catch (error) {
       console.log(`  (the test addon did not build: ${String(error.message).split('\n')[0]})`);
     }

@@ -12,9 +12,9 @@ const { afterFinalizers, RUNTIME } = require('./fixtures/child-util');
 const ROOT = path.join(__dirname, '..');
 
 // What Bun and Deno lack that some tests need, and why: each entry was seen
-// on the version scripts/runtimes.js pins. A test that needs one calls
+// on the version test/reliability/runtimes.js pins. A test that needs one calls
 // needs(this, what) first; where the runtime lacks it, the test is skipped
-// and its title says on which runtime and why (scripts/runtimes.js fails a
+// and its title says on which runtime and why (test/reliability/runtimes.js fails a
 // run that skips a test any other way). The README's "Runtimes" section
 // gives the same list.
 const LACKS = {

@@ -1,6 +1,6 @@
 'use strict';
 // Model-based random testing of addCleanup (issue 4, item 1). Shared by
-// test/model.test.js (a short run inside `npm test`) and scripts/model.js (the
+// test/model.test.js (a short run inside `npm test`) and test/reliability/model.js (the
 // 10^6-operation run and the soak mode). Not a test file itself: mocha only
 // loads test/**/*.test.js.
 //
@@ -1165,7 +1165,7 @@ async function runModel({
           `addCleanup model: FAILED (batch ${batch} of base seed ${seed}; fast-check seed ${details.seed}, ` +
             `path "${details.counterexamplePath}")\n` +
             `replay: ADDCLEANUP_SEED=${details.seed} ADDCLEANUP_PATH=${details.counterexamplePath} ` +
-            `ADDCLEANUP_REPLAY_PATH='<the replayPath shown in the counterexample>' node scripts/model.js\n` +
+            `ADDCLEANUP_REPLAY_PATH='<the replayPath shown in the counterexample>' node --expose-gc test/reliability/model.js\n` +
             `${fc.defaultReportMessage(details)}\n\n` +
             `Error of the shrunk counterexample:\n${error && error.message ? error.message : error}`,
         );

@@ -2,7 +2,7 @@
 // Model-based random testing, the short run inside `npm test`: 2·10^5 random
 // operations checked against a reference model (test/model-checker.js, which
 // documents the model). The full run of 10^6 operations and the soak mode
-// are `node scripts/model.js` (CI).
+// are `npm run test:model` and `npm run soak` (test/reliability/model.js, CI).
 //
 // Each random sequence mixes: addCleanup on new objects of many kinds and on
 // shared targets already holding registrations, with primitive and object

@@ -8,12 +8,12 @@
 // finalizer of the other addon and every unstopped cleanup runs exactly once.
 //
 // The other addon is test/addon (plain C Node-API, test-only), built on
-// demand by scripts/build-test-addon.js into test/addon/build/. Its
+// demand by tools/build-test-addon.js into test/addon/build/. Its
 // finalizers log the tag of every call in per-environment state; tags are
 // unique across this file, because those logs are cumulative.
 const assert = require('node:assert/strict');
 const { addCleanup } = require('..');
-const { ensureTestAddon } = require('../scripts/build-test-addon');
+const { ensureTestAddon } = require('../tools/build-test-addon');
 const { inScope, until, settle } = require('./helpers');
 
 let addon;

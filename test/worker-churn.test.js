@@ -6,7 +6,7 @@
 // re-entrantly), terminated at random moments (right after creation, after a
 // random delay, upon a random progress message) or left to exit by
 // themselves, while the main thread keeps registering and collecting its own
-// objects. The work is done by scripts/worker-churn.js (also run on its own,
+// objects. The work is done by test/reliability/worker-churn/run.js (also run on its own,
 // by CI); see its header for what each worker does and checks.
 //
 // The script runs in a child process, so that a crash or an abort during a
@@ -17,7 +17,7 @@ const assert = require('node:assert/strict');
 const path = require('node:path');
 const { runNode, assertCleanExit, lacks } = require('./helpers');
 
-const SCRIPT = path.join(__dirname, '..', 'scripts', 'worker-churn.js');
+const SCRIPT = path.join(__dirname, 'reliability', 'worker-churn', 'run.js');
 // 100 workers here keep npm test short (the whole suite also runs under four
 // Node versions in CI); CI runs the script itself with the full 200.
 const WORKERS = 100;

@@ -1,7 +1,7 @@
 # A test-only native addon, standing in for "another native addon" that owns
 # objects addcleanup is asked to watch (contract point 3). It uses plain
 # Node-API from C (node_api.h), NAPI_VERSION 8, nothing else. It is built by
-# scripts/build-test-addon.js into test/addon/build/ (ignored by git) and is
+# tools/build-test-addon.js into test/addon/build/ (ignored by git) and is
 # never part of the published package (package.json "files" omits test/).
 {
   "targets": [

@@ -3,8 +3,8 @@
 # AddressSanitizer + UndefinedBehaviorSanitizer (LeakSanitizer included), and
 # fails on any test failure or any sanitizer report.
 #
-#   bash scripts/sanitize.sh                      the whole suite ("test/**/*.test.js")
-#   bash scripts/sanitize.sh test/go.test.js ...  only these spec files
+#   bash test/reliability/sanitizers/sanitize.sh                      the whole suite ("test/**/*.test.js")
+#   bash test/reliability/sanitizers/sanitize.sh test/go.test.js ...  only these spec files
 #
 # What it does:
 #   1. Copies binding.gyp and native/ into build-sanitize/asan/ (gitignored: the
@@ -24,7 +24,7 @@
 #      directory (log_path), so a report from a child whose stderr a test
 #      captured is not lost (UBSan writes to stderr only: see below). Leaks are
 #      checked at the exit of every Node.js process, with the V8 heap false
-#      positives listed (and explained) in scripts/lsan.supp suppressed and
+#      positives listed (and explained) in test/reliability/sanitizers/lsan.supp suppressed and
 #      nothing else.
 #   4. Prints every report in full, then one summary line; exits non-zero on
 #      any report or test failure.
@@ -32,7 +32,7 @@
 # Environment (optional):
 #   ADDCLEANUP_SANITIZE_DIR  build directory (default: <repo>/build-sanitize/asan)
 #   ADDCLEANUP_SANITIZE_SRC  directory whose binding.gyp and native/ are built
-#                            (default: the repository; scripts/sanitize-selftest.sh
+#                            (default: the repository; test/reliability/sanitizers/sanitize-selftest.sh
 #                            points it at deliberately broken copies)
 #   ADDCLEANUP_SANITIZE_LOGS keep the sanitizer logs in this directory instead
 #                            of a temporary one that is deleted
@@ -42,13 +42,13 @@
 # make for node-gyp, and the compiled TypeScript in dist/ (npm install does it).
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
 cd "$ROOT"
 START=$SECONDS
 
 BUILD_DIR="${ADDCLEANUP_SANITIZE_DIR:-$ROOT/build-sanitize/asan}"
 SRC_DIR="${ADDCLEANUP_SANITIZE_SRC:-$ROOT}"
-SUPPRESSIONS="$ROOT/scripts/lsan.supp"
+SUPPRESSIONS="$ROOT/test/reliability/sanitizers/lsan.supp"
 SPECS=("$@")
 # Left out of the default run (an explicit spec list runs whatever it names):
 # test/tarball.test.js tests packaging, not the addon. It packs the package
@@ -86,8 +86,8 @@ UBSAN_LIB="$(readlink -f "$(runtime libubsan.so)")"
 [[ -f "$SUPPRESSIONS" ]] || die "missing $SUPPRESSIONS"
 
 # --- 1. the sanitizer build ----------------------------------------------------
-# shellcheck source=scripts/build-copy.sh
-source "$ROOT/scripts/build-copy.sh"
+# shellcheck source=tools/build-copy.sh
+source "$ROOT/tools/build-copy.sh"
 say "building $SRC_DIR/native with -fsanitize=address,undefined (Debug) in $BUILD_DIR"
 build_copy "$SRC_DIR" "$BUILD_DIR" -- -Dsanitize=1 || die "the sanitizer build failed"
 ADDON="$BUILT_ADDON"
@@ -96,7 +96,7 @@ readelf -d "$ADDON" | grep -q 'libasan\.so' || die "$ADDON is not linked against
 
 # The test-only addon, built (if stale) now and without the preload, so that
 # the compiler is never run under the sanitizer runtime by a test.
-node "$ROOT/scripts/build-test-addon.js" >/dev/null
+node "$ROOT/tools/build-test-addon.js" >/dev/null
 
 # --- 2. the suite ----------------------------------------------------------------
 use_log_dir "${ADDCLEANUP_SANITIZE_LOGS:-}" sanitize
@@ -110,7 +110,7 @@ MOCHA_OUT="$LOG_DIR/mocha.out"
 # reported, but its leaks at exit are not ours and are not checked. The switch
 # is per executable: include_if_exists expands %b to the program's name, and
 # only the file named after the node executable exists.
-# LSan: only scripts/lsan.supp. UBSan: stack traces, and stop at the first
+# LSan: only test/reliability/sanitizers/lsan.supp. UBSan: stack traces, and stop at the first
 # error (the addon is also built with -fno-sanitize-recover=undefined).
 NODE_EXE="$(basename "$(readlink -f "$(command -v node)")")"
 mkdir -p "$LOG_DIR/options"
@@ -161,7 +161,7 @@ SUPPRESSED=$(cat /dev/null "$LOG_DIR"/asan.* | awk '
   END { for (t in n) { printf "  %6d allocations %9d bytes  %s\n", n[t], b[t], t; total += n[t] } print total + 0 > "/dev/stderr" }' 2>"$LOG_DIR/suppressed.total")
 SUPPRESSED_TOTAL=$(cat "$LOG_DIR/suppressed.total")
 if [[ -n "$SUPPRESSED" ]]; then
-  say "V8 heap false positives suppressed by scripts/lsan.supp (all processes):"
+  say "V8 heap false positives suppressed by test/reliability/sanitizers/lsan.supp (all processes):"
   printf '%s\n' "$SUPPRESSED" | sort -k5 >&2
 fi
 

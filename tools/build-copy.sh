@@ -1,4 +1,4 @@
-# Sourced by scripts/sanitize.sh and scripts/valgrind.sh (not run on its own).
+# Sourced by test/reliability/sanitizers/sanitize.sh and test/reliability/sanitizers/valgrind.sh (not run on its own).
 #
 # use_log_dir KEEP_DIR NAME
 #   Sets LOG_DIR, where the run writes its logs: KEEP_DIR (emptied first) when

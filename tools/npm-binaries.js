@@ -5,23 +5,18 @@
 // kept, extracted, under a cache folder outside the repository:
 // $ADDCLEANUP_NODE_MATRIX_CACHE, else $XDG_CACHE_HOME/addcleanup-node-matrix,
 // else ~/.cache/addcleanup-node-matrix; one folder per package and version.
-// Used by scripts/node-matrix.js and scripts/runtimes.js.
+// fetchBinary() is what test/reliability/node-matrix.js and runtimes.js use;
+// tools/prebuild.js takes Node-API's headers with ensurePackage().
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { spawnSync } = require('node:child_process');
+const semver = require('semver');
 
 function cacheRoot() {
   if (process.env.ADDCLEANUP_NODE_MATRIX_CACHE) return path.resolve(process.env.ADDCLEANUP_NODE_MATRIX_CACHE);
   const base = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
   return path.join(base, 'addcleanup-node-matrix');
-}
-
-function compareVersions(a, b) {
-  const pa = a.split('.').map(Number);
-  const pb = b.split('.').map(Number);
-  for (let i = 0; i < 3; i++) if (pa[i] !== pb[i]) return pa[i] - pb[i];
-  return 0;
 }
 
 function runNpm(args, cwd) {
@@ -60,9 +55,9 @@ function resolveVersion(pkg, range, dir, isComplete) {
     ).trim();
     if (!out) throw new Error(`the registry has no ${pkg}@${range}`);
     const parsed = JSON.parse(out);
-    const all = (Array.isArray(parsed) ? parsed : [parsed]).filter((v) => /^\d+\.\d+\.\d+$/.test(v));
-    if (all.length === 0) throw new Error(`the registry has no release of ${pkg}@${range}`);
-    return { version: all.sort(compareVersions).pop(), from: 'registry' };
+    const version = semver.maxSatisfying(Array.isArray(parsed) ? parsed : [parsed], String(range));
+    if (version === null) throw new Error(`the registry has no release of ${pkg}@${range}`);
+    return { version, from: 'registry' };
   } catch (error) {
     let names = [];
     try {
@@ -70,12 +65,9 @@ function resolveVersion(pkg, range, dir, isComplete) {
     } catch {
       // no cache yet
     }
-    const major = String(range).split('.')[0];
-    const cached = names
-      .filter((n) => /^\d+\.\d+\.\d+$/.test(n) && n.split('.')[0] === major && isComplete(path.join(dir, n)))
-      .sort(compareVersions);
-    if (cached.length === 0) throw error;
-    const version = cached.pop();
+    const cached = names.filter((n) => semver.valid(n) && isComplete(path.join(dir, n)));
+    const version = semver.maxSatisfying(cached, String(range));
+    if (version === null) throw error;
     console.log(`  (could not ask the registry: ${error.message.split('\n')[0]}; using cached ${version})`);
     return { version, from: 'cache only' };
   }
@@ -123,4 +115,38 @@ function ensurePackage({ pkg, version, dir, members, exclude = [], isComplete, c
   }
 }
 
-module.exports = { cacheRoot, compareVersions, ensurePackage, isExecutable, resolveVersion };
+/**
+ * A runtime's executable from the npm registry, cached: `pkg` at `version`,
+ * or at the newest release of `range` (see resolveVersion()). `bin` is the
+ * executable's path inside the package; `members` are other paths to extract
+ * and `exclude` paths not to. `isComplete(prefix)` tells a usable cached copy
+ * (default: `bin` is there and executable). `probe`, if given, runs a fresh
+ * copy (`bin` with `probe.args` and `probe.env`), whose output must include
+ * `probe.expect(version)`. Kept in `dir`, by default <cache>/<pkg>.
+ * Returns { bin, prefix, version, download } (download: see ensurePackage()).
+ */
+function fetchBinary({ pkg, version, range, bin, members = [], exclude = [], dir, isComplete, probe }) {
+  const folder = dir ?? path.join(cacheRoot(), pkg.replace('/', '+'));
+  const complete = isComplete ?? ((prefix) => isExecutable(path.join(prefix, bin)));
+  const exact = version ?? resolveVersion(pkg, range, folder, complete).version;
+  const { prefix, download } = ensurePackage({
+    pkg,
+    version: exact,
+    dir: folder,
+    members: [`package/${bin}`, 'package/package.json', ...members],
+    exclude,
+    isComplete: complete,
+    check(staged) {
+      if (!probe) return;
+      const env = { ...process.env, ...probe.env };
+      const got = spawnSync(path.join(staged, bin), probe.args, { encoding: 'utf8', env });
+      const expected = probe.expect(exact);
+      if (got.status !== 0 || !got.stdout.includes(expected)) {
+        throw new Error(`${pkg}@${exact} does not run as ${expected}: ${got.stdout}${got.stderr}`);
+      }
+    },
+  });
+  return { bin: path.join(prefix, bin), prefix, version: exact, download };
+}
+
+module.exports = { cacheRoot, ensurePackage, fetchBinary, isExecutable };

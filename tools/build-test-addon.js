@@ -2,12 +2,12 @@
 // Builds test/addon (a test-only native addon, see test/addon/test_addon.c)
 // with node-gyp into test/addon/build/, which git ignores (`build/`).
 //
-//   node scripts/build-test-addon.js          build if missing or stale
-//   node scripts/build-test-addon.js --force  rebuild from scratch
+//   node tools/build-test-addon.js          build if missing or stale
+//   node tools/build-test-addon.js --force  rebuild from scratch
 //
 // Tests call ensureTestAddon() from a mocha `before` hook, so that `npm test`
 // on a fresh clone builds it on demand. It is never built by `npm install` and
-// never published (package.json "files" does not include test/ or scripts/).
+// never published (package.json "files" does not include test/ or tools/).
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
@@ -62,7 +62,7 @@ function build() {
 }
 
 // Builds the test addon if it is missing or stale; resolves with its path.
-// ADDCLEANUP_TEST_ADDON names a copy built elsewhere instead (scripts/runtimes.js
+// ADDCLEANUP_TEST_ADDON names a copy built elsewhere instead (test/reliability/runtimes.js
 // cross-builds one for arm64, which this machine's compiler cannot make).
 async function ensureTestAddon({ force = false } = {}) {
   if (process.env.ADDCLEANUP_TEST_ADDON) return process.env.ADDCLEANUP_TEST_ADDON;
@@ -73,7 +73,12 @@ async function ensureTestAddon({ force = false } = {}) {
 module.exports = { ADDON_DIR, ADDON_PATH, ensureTestAddon, build };
 
 if (require.main === module) {
-  ensureTestAddon({ force: process.argv.includes('--force') }).then(
+  const { values } = require('./cli').commandLine({
+    name: 'build-test-addon',
+    usage: 'usage: node tools/build-test-addon.js [--force]   (--force: rebuild from scratch)',
+    options: { force: { type: 'boolean', default: false } },
+  });
+  ensureTestAddon({ force: values.force }).then(
     (file) => console.log(`test addon: ${file}`),
     (error) => {
       console.error(error.message);

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Runs a reduced mocha suite under Valgrind memcheck against a Debug build of
 # the addon (no sanitizers), and fails on any memcheck error or definite /
-# indirect leak, or any test failure. It complements scripts/sanitize.sh:
+# indirect leak, or any test failure. It complements test/reliability/sanitizers/sanitize.sh:
 # Valgrind needs no instrumentation, so it also sees Node's and V8's side of
 # every call into them, and it scans all of memory (V8's own mmap'd pages
 # included) when it checks leaks; it is ~50x slower, hence the reduced suite.
 #
-#   bash scripts/valgrind.sh                      test/semantics.test.js test/go.test.js
-#   bash scripts/valgrind.sh test/api.test.js ... these spec files instead
+#   bash test/reliability/sanitizers/valgrind.sh                      test/semantics.test.js test/go.test.js
+#   bash test/reliability/sanitizers/valgrind.sh test/api.test.js ... these spec files instead
 #
 # The build goes to build-sanitize/valgrind/ (gitignored: /build-sanitize/);
 # build/ is never touched. Mocha runs in-process (mocha/lib/cli/cli.js, with
@@ -22,12 +22,12 @@
 #                             directory that is deleted
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
 cd "$ROOT"
 START=$SECONDS
 BUILD_DIR="${ADDCLEANUP_VALGRIND_DIR:-$ROOT/build-sanitize/valgrind}"
 SRC_DIR="${ADDCLEANUP_VALGRIND_SRC:-$ROOT}"
-SUPPRESSIONS="$ROOT/scripts/valgrind.supp"
+SUPPRESSIONS="$ROOT/test/reliability/sanitizers/valgrind.supp"
 SPECS=("$@")
 if [[ ${#SPECS[@]} -eq 0 ]]; then SPECS=(test/semantics.test.js test/go.test.js); fi
 
@@ -44,12 +44,12 @@ if ! command -v valgrind >/dev/null; then
 fi
 [[ -f "$ROOT/dist/index.js" ]] || die "dist/ is missing: compile the TypeScript first (npm install, or npm run build:ts)"
 
-# shellcheck source=scripts/build-copy.sh
-source "$ROOT/scripts/build-copy.sh"
+# shellcheck source=tools/build-copy.sh
+source "$ROOT/tools/build-copy.sh"
 say "building $SRC_DIR/native (Debug, no sanitizers) in $BUILD_DIR"
 build_copy "$SRC_DIR" "$BUILD_DIR" || die "the build failed"
 ADDON="$BUILT_ADDON"
-node "$ROOT/scripts/build-test-addon.js" >/dev/null
+node "$ROOT/tools/build-test-addon.js" >/dev/null
 
 use_log_dir "${ADDCLEANUP_VALGRIND_LOGS:-}" valgrind
 MOCHA_OUT="$LOG_DIR/mocha.out"
@@ -86,7 +86,7 @@ ELAPSED=$((SECONDS - START))
 STATUS=0
 if [[ $STATUS_MOCHA -ne 0 || $ERRORS -ne 0 || $PASSING -eq 0 ]]; then STATUS=1; fi
 if [[ -n "${ADDCLEANUP_VALGRIND_LOGS:-}" ]]; then say "logs kept in $LOG_DIR"; fi
-printf 'valgrind: %s — %d passing, %d failing (exit %d); %d memcheck error(s) in %d process(es); %s suppressed (scripts/valgrind.supp); %dm%02ds\n' \
+printf 'valgrind: %s — %d passing, %d failing (exit %d); %d memcheck error(s) in %d process(es); %s suppressed (test/reliability/sanitizers/valgrind.supp); %dm%02ds\n' \
   "$([[ $STATUS -eq 0 ]] && echo OK || echo FAILED)" "$PASSING" "$FAILING" "$STATUS_MOCHA" \
   "$ERRORS" "${#BAD[@]}" "${SUPPRESSED:-0}" $((ELAPSED / 60)) $((ELAPSED % 60))
 exit $STATUS

@@ -1,5 +1,5 @@
 'use strict';
-// The mocha reporter of scripts/node-matrix.js and scripts/runtimes.js, loaded
+// The mocha reporter of test/reliability/node-matrix.js and test/reliability/runtimes.js, loaded
 // by mocha (--reporter) inside the runtime under test: the usual spec output,
 // then, at the end, what those scripts check, as JSON in the file named by
 // $ADDCLEANUP_MATRIX_RESULT: the Node version and binary that actually ran
@@ -8,7 +8,7 @@
 const fs = require('node:fs');
 const path = require('node:path');
 
-const ROOT = path.join(__dirname, '..', '..');
+const ROOT = path.join(__dirname, '..', '..', '..');
 const RESULT_ENV = 'ADDCLEANUP_MATRIX_RESULT';
 
 function createReporter() {
@@ -48,7 +48,7 @@ function createReporter() {
 }
 
 if (require.main === module) {
-  throw new Error('scripts/lib/result-reporter.js is a mocha reporter (--reporter), not a script');
+  throw new Error('test/reliability/lib/result-reporter.js is a mocha reporter (--reporter), not a script');
 }
 // Required by mocha as a reporter (it calls `new` on the export, which returns
 // the real reporter), and by the scripts for its path and the name of its

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# Proves that scripts/sanitize.sh (and, with --valgrind, scripts/valgrind.sh)
+# Proves that test/reliability/sanitizers/sanitize.sh (and, with --valgrind, test/reliability/sanitizers/valgrind.sh)
 # can fail: builds deliberately broken copies of native/ (in a temporary
 # directory; the real sources are never touched), runs the checker on each with
 # a few spec files, and checks that every run exits non-zero with the expected
 # report pointing into the addon.
 #
-#   bash scripts/sanitize-selftest.sh                 every case, sanitizers
-#   bash scripts/sanitize-selftest.sh uaf leak-ref    only these cases
-#   bash scripts/sanitize-selftest.sh --valgrind      every case, memcheck
+#   bash test/reliability/sanitizers/sanitize-selftest.sh                 every case, sanitizers
+#   bash test/reliability/sanitizers/sanitize-selftest.sh uaf leak-ref    only these cases
+#   bash test/reliability/sanitizers/sanitize-selftest.sh --valgrind      every case, memcheck
 #
 # Cases (name: the change -> what must be reported):
 #   leak-state  DeleteState() no longer deletes the per-environment AddonState
@@ -22,7 +22,7 @@
 #               (registry.cc); not a memory error, so not a memcheck case
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
 cd "$ROOT"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/addcleanup-sanitize-selftest.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
@@ -83,10 +83,10 @@ for entry in "${CASES[@]}"; do
   set +e
   if [[ $TOOL == valgrind ]]; then
     ADDCLEANUP_VALGRIND_SRC="$src" ADDCLEANUP_VALGRIND_DIR="$WORK/$name/build" \
-      bash "$ROOT/scripts/valgrind.sh" "${spec_list[@]}" >"$out" 2>&1
+      bash "$ROOT/test/reliability/sanitizers/valgrind.sh" "${spec_list[@]}" >"$out" 2>&1
   else
     ADDCLEANUP_SANITIZE_SRC="$src" ADDCLEANUP_SANITIZE_DIR="$WORK/$name/build" \
-      bash "$ROOT/scripts/sanitize.sh" "${spec_list[@]}" >"$out" 2>&1
+      bash "$ROOT/test/reliability/sanitizers/sanitize.sh" "${spec_list[@]}" >"$out" 2>&1
   fi
   status=$?
   set -e

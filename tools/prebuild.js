@@ -13,19 +13,19 @@
 // load) is never touched, and stripped with their own toolchain's strip. The
 // Windows one is compiled by buildMingw() from the same binding.gyp.
 //
-//   node scripts/prebuild.js                 every target whose compiler is installed
-//   node scripts/prebuild.js --target=linux-arm64   only those (comma-separated)
-//   node scripts/prebuild.js --all           every target; a missing compiler is an error
+//   node tools/prebuild.js                        every target whose compiler is installed
+//   node tools/prebuild.js --target=linux-arm64   only those (comma-separated)
+//   node tools/prebuild.js --all                  every target; a missing compiler is an error
 //
 // `npm pack` runs it (prepack). Under `npm publish` it behaves as with --all:
 // a published tarball never lacks a platform silently. `npm run test:runtimes`
-// (scripts/runtimes.js), which CI runs, tests the arm64 binary under qemu and
+// (test/reliability/runtimes.js), which CI runs, tests the arm64 binary under qemu and
 // the win32 one under Wine, both taken from a packed tarball.
 const { execFileSync, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { parseArgs } = require('node:util');
+const { commandLine } = require('./cli');
 
 const ROOT = path.join(__dirname, '..');
 const NODE_GYP = path.join(ROOT, 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
@@ -69,7 +69,7 @@ function nodedir() {
  * Builds the node-gyp project made of `sources` (paths relative to `from`) for
  * `target`, in a temporary copy, and copies the built .node (named after the
  * binding.gyp's target) to `out`,
- * stripped with the target's own strip. Also used by scripts/runtimes.js for
+ * stripped with the target's own strip. Also used by test/reliability/runtimes.js for
  * the arm64 copy of the test addon.
  */
 function buildFor(target, { from, sources, out }) {
@@ -165,7 +165,7 @@ function buildMingw(target, { from, out }) {
 // node-api-headers from the npm registry (its def files and headers), cached
 // like the runtimes' binaries.
 function nodeApiHeaders() {
-  const { cacheRoot, ensurePackage } = require('./lib/npm-binaries');
+  const { cacheRoot, ensurePackage } = require('./npm-binaries');
   const { pkg, version } = NODE_API_HEADERS;
   const dir = path.join(cacheRoot(), pkg);
   const isComplete = (prefix) => fs.existsSync(path.join(prefix, 'def', 'node_api.def'));
@@ -182,8 +182,18 @@ function build(target) {
   console.log(`prebuild: ${path.relative(ROOT, file)} (${fs.statSync(file).size} bytes, ${target.platform}-${target.arch})`);
 }
 
+const USAGE = [
+  'usage: node tools/prebuild.js [--target=linux-x64,linux-arm64,win32-x64] [--all]',
+  '  --target  only these targets (a missing compiler is then an error)',
+  '  --all     every target; a missing compiler is an error (the default under npm publish)',
+].join('\n');
+
 function main() {
-  const { values } = parseArgs({ options: { target: { type: 'string' }, all: { type: 'boolean' } } });
+  const { values } = commandLine({
+    name: 'prebuild',
+    usage: USAGE,
+    options: { target: { type: 'string' }, all: { type: 'boolean' } },
+  });
   const all = values.all || process.env.npm_command === 'publish';
   const name = (t) => `${t.platform}-${t.arch}`;
   const wanted = values.target ? values.target.split(',') : TARGETS.map(name);

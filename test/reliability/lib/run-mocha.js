@@ -1,14 +1,14 @@
 'use strict';
-// Runs the mocha suite under one runtime binary for scripts/node-matrix.js and
-// scripts/runtimes.js: output echoed (unless quiet) and kept in a log file,
-// the whole run bounded by a timeout, and scripts/lib/result-reporter.js'
+// Runs the mocha suite under one runtime binary for test/reliability/node-matrix.js and
+// test/reliability/runtimes.js: output echoed (unless quiet) and kept in a log file,
+// the whole run bounded by a timeout, and test/reliability/lib/result-reporter.js'
 // JSON result read back.
 const fs = require('node:fs');
 const path = require('node:path');
 const { spawn } = require('node:child_process');
 const { REPORTER, RESULT_ENV } = require('./result-reporter');
 
-const ROOT = path.join(__dirname, '..', '..');
+const ROOT = path.join(__dirname, '..', '..', '..');
 const MOCHA_BIN = path.join(ROOT, 'node_modules', 'mocha', 'bin', 'mocha.js');
 
 let current = null; // the running mocha process group, killed on Ctrl-C
@@ -85,4 +85,12 @@ function runMocha({ label, bin, prefix = [], mochaArgs, env = {}, workDir, quiet
   });
 }
 
-module.exports = { MOCHA_BIN, runMocha };
+/** Prints each failing test of a run's report: its title, file and the first lines of its error. */
+function printMochaFailures(report) {
+  for (const f of (report && report.failures) || []) {
+    console.log(`  - ${f.title}${f.file ? `  [${f.file}]` : ''}`);
+    console.log(f.message.split('\n').slice(0, 6).map((l) => `      ${l}`).join('\n'));
+  }
+}
+
+module.exports = { MOCHA_BIN, printMochaFailures, runMocha };

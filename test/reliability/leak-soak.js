@@ -2,7 +2,7 @@
 'use strict';
 // Leak soak (issue 4, item 4).
 //
-//   node scripts/leak-soak.js [--rounds=10] [--n=1000000] [--tolerance=10] [--natural]
+//   npm run soak:leak -- [--rounds=10] [--n=1000000] [--tolerance=10] [--natural]
 //
 // Each round does
 //   - n add-then-die: n objects (in batches of 10,000) are registered and
@@ -18,8 +18,8 @@
 // is wrong or the criterion fails, 0 otherwise.
 //
 // It runs under `node --expose-gc --min-semi-space-size=16
-// --max-semi-space-size=16` (it re-runs itself with those flags when they are
-// missing). Pinning V8's young generation at its default maximum (16 MB per
+// --max-semi-space-size=16` (npm run soak:leak passes them; without them the
+// script says so and exits 2). Pinning V8's young generation at its default maximum (16 MB per
 // semi-space on 64-bit), the size a busy process grows it to anyway, keeps
 // V8's adaptive resizing out of the curve: left alone, V8 doubles the young
 // generation at some random round (heapTotal 8 -> 12 MB), which alone moves RSS
@@ -38,37 +38,36 @@
 // batches); with the young generation pinned it is steady too, at a higher
 // level (about 170 MB RSS: many more registrations in flight at once).
 const path = require('node:path');
-const { spawnSync } = require('node:child_process');
+
+const ROOT = path.join(__dirname, '..', '..');
+const { commandLine } = require(path.join(ROOT, 'tools', 'cli.js'));
+const { requireNodeFlags } = require('./lib/node-flags');
 
 const NODE_FLAGS = ['--expose-gc', '--min-semi-space-size=16', '--max-semi-space-size=16'];
-if (typeof globalThis.gc !== 'function' || !process.execArgv.some((a) => a.startsWith('--max-semi-space-size'))) {
-  const r = spawnSync(process.execPath, [...NODE_FLAGS, ...process.execArgv, __filename, ...process.argv.slice(2)], {
-    stdio: 'inherit',
+const USAGE = `usage: node ${NODE_FLAGS.join(' ')} test/reliability/leak-soak.js [--rounds=10] [--n=1000000] [--tolerance=10] [--natural]`;
+function parseOptions() {
+  const { values, fail } = commandLine({
+    name: 'test/reliability/leak-soak.js',
+    usage: USAGE,
+    message: (error) => `bad argument ${error.arg ?? error.message}`,
+    options: {
+      rounds: { type: 'string', default: '10' },
+      n: { type: 'string', default: '1000000' },
+      tolerance: { type: 'string', default: '10' },
+      natural: { type: 'boolean', default: false },
+    },
   });
-  process.exit(r.status === null ? 1 : r.status);
+  const number = (name) => {
+    if (!/^\d+(?:\.\d+)?(?:e\d+)?$/.test(values[name])) fail(`bad argument --${name}=${values[name]}`);
+    return Number(values[name]);
+  };
+  return { rounds: number('rounds'), n: number('n'), tolerance: number('tolerance'), natural: values.natural };
 }
+const { rounds: ROUNDS, n: N, tolerance: TOLERANCE, natural: NATURAL } = parseOptions();
+requireNodeFlags('test/reliability/leak-soak.js', NODE_FLAGS, 'soak:leak');
 
-const ROOT = path.join(__dirname, '..');
 const { turn, turns, until, settle, inScope } = require(path.join(ROOT, 'test', 'helpers.js'));
 const { addCleanup } = require(ROOT);
-
-function parseArgs(argv) {
-  const opts = { rounds: 10, n: 1e6, tolerance: 10, natural: false };
-  for (const a of argv) {
-    if (a === '--natural') {
-      opts.natural = true;
-      continue;
-    }
-    const m = /^--(rounds|n|tolerance)=(\d+(?:\.\d+)?(?:e\d+)?)$/.exec(a);
-    if (!m) {
-      console.error(`scripts/leak-soak.js: bad argument ${a}\nusage: node scripts/leak-soak.js [--rounds=10] [--n=1000000] [--tolerance=10] [--natural]`);
-      process.exit(2);
-    }
-    opts[m[1]] = Number(m[2]);
-  }
-  return opts;
-}
-const { rounds: ROUNDS, n: N, tolerance: TOLERANCE, natural: NATURAL } = parseArgs(process.argv.slice(2));
 
 // Registrations are made in batches, each in its own frame (inScope), so that
 // no local variable keeps a batch's objects alive; the event loop gets a turn

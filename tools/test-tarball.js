@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 'use strict';
 // Tests the package as users get it: packs it (which builds the TypeScript and
-// the Node-API prebuilds, scripts/prebuild.js), checks the tarball's file list, then
+// the Node-API prebuilds, tools/prebuild.js), checks the tarball's file list, then
 // installs the tarball into two empty projects, once with --ignore-scripts (so
 // the prebuild alone must serve) and once normally, and in each one requires
 // and imports it by name and checks that a cleanup runs after its object dies.
@@ -9,18 +9,18 @@
 // Packing happens in a copy of the package's sources, so the build/ folder of
 // this checkout (loaded by the running test suite) is never rebuilt under it.
 //
-//   node scripts/test-tarball.js [--keep]   (--keep leaves the temp folder)
+//   node tools/test-tarball.js [--keep]   (--keep leaves the temp folder)
 const assert = require('node:assert/strict');
 const { execFileSync } = require('node:child_process');
 const { TARGETS, compilerOf, has } = require('./prebuild');
+const { commandLine } = require('./cli');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 
 const ROOT = path.join(__dirname, '..');
-const keep = process.argv.includes('--keep');
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
-const SOURCES = ['package.json', 'package-lock.json', 'binding.gyp', 'native', 'lib', 'scripts/prebuild.js', 'scripts/lib', 'tsconfig.json', 'README.md', 'LICENSE', 'CHANGELOG.md'];
+const SOURCES = ['package.json', 'package-lock.json', 'binding.gyp', 'native', 'lib', 'tools', 'tsconfig.json', 'README.md', 'LICENSE', 'CHANGELOG.md'];
 
 // The installed package must load what it ships: no ADDCLEANUP_NATIVE_PATH
 // of the calling test run. npm.cmd (Windows) runs only through a shell.
@@ -87,8 +87,8 @@ function pack(work) {
   }
   fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(src, 'node_modules'), 'dir');
 
-  // prepare (tsc) and prepack (scripts/prebuild.js) run here.
-  step('packing (tsc + scripts/prebuild.js)');
+  // prepare (tsc) and prepack (tools/prebuild.js) run here.
+  step('packing (tsc + tools/prebuild.js)');
   const out = path.join(work, 'out');
   fs.mkdirSync(out);
   // The build scripts print to stdout too: npm's JSON report is the last
@@ -99,6 +99,11 @@ function pack(work) {
 }
 
 function main() {
+  const { values } = commandLine({
+    name: 'test-tarball',
+    usage: 'usage: node tools/test-tarball.js [--keep]   (--keep leaves the temp folder)',
+    options: { keep: { type: 'boolean', default: false } },
+  });
   const started = Date.now();
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'addcleanup-tarball-'));
   try {
@@ -109,8 +114,8 @@ function main() {
     //    the sources to build from elsewhere; no tests, no local build.
     // One name, node-gyp-build's first choice for a Node-API build: no abi
     // tag, so any runtime version loads it. arm64 is there when its cross
-    // compiler is installed (CI installs it; scripts/prebuild.js); its copy in
-    // the tarball is tested under qemu by scripts/runtimes.js.
+    // compiler is installed (CI installs it; tools/prebuild.js); its copy in
+    // the tarball is tested under qemu by test/reliability/runtimes.js.
     // (The prebuilds are made on an x64 Linux host; this test also runs under
     // an emulated arm64 Node there, which must find its own.)
     const prebuild = `prebuilds/${process.platform}-${process.arch}/node.napi.node`;
@@ -124,7 +129,7 @@ function main() {
       assert.ok(files.includes(required), `${required} missing from the tarball`);
     }
     for (const file of files) {
-      assert.ok(!/^(test|build|node_modules|bench|scripts|examples)\//.test(file), `${file} should not be in the tarball`);
+      assert.ok(!/^(test|build|node_modules|bench|tools|examples)\//.test(file), `${file} should not be in the tarball`);
     }
 
     // Installed without scripts: nothing is compiled, the prebuild serves.
@@ -141,7 +146,7 @@ function main() {
     step(`ok in ${((Date.now() - started) / 1000).toFixed(1)} s; prebuild ${prebuild}; loaded ${normal.loaded[0]} after a normal install`);
     console.log(JSON.stringify({ tarball: info.filename, size: info.size, unpackedSize: info.unpackedSize, files }));
   } finally {
-    if (keep) step(`kept ${work}`);
+    if (values.keep) step(`kept ${work}`);
     else fs.rmSync(work, { recursive: true, force: true });
   }
 }
