@@ -21,6 +21,7 @@ const {
   microtasks,
 } = require('./helpers');
 const { addCleanup, Cleanup } = require('..');
+const { seededRandom } = require('./seeded-random');
 
 // helpers.js already refuses to load without --expose-gc; keep the explicit
 // call so this file states its requirement.
@@ -699,19 +700,6 @@ describe('re-entrancy', function () {
 });
 
 // ---------------------------------------------------------------------------
-// mulberry32: a tiny seeded PRNG, so that a failure can be replayed with
-// ADDCLEANUP_SEED=<seed>.
-function mulberry32(seed) {
-  let a = seed >>> 0;
-  return function next() {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 describe('200,000 objects, half stopped at random, dying in one GC', function () {
   it('exactly the unstopped cleanups run, each exactly once', async function () {
     const N = 200000;
@@ -719,7 +707,7 @@ describe('200,000 objects, half stopped at random, dying in one GC', function ()
       ? Number(process.env.ADDCLEANUP_SEED) >>> 0
       : (Math.random() * 4294967296) >>> 0;
     try {
-      const random = mulberry32(seed);
+      const random = seededRandom(seed); // a failure replays with ADDCLEANUP_SEED=<seed>
       const counts = new Uint8Array(N);
       const stopped = new Uint8Array(N);
       let stopsNotTrue = 0;
