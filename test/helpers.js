@@ -144,6 +144,13 @@ async function microtasks(hops = 5) {
   for (let i = 0; i < hops; i++) await Promise.resolve();
 }
 
+// The sum of an array of numbers.
+function sum(array) {
+  let total = 0;
+  for (let i = 0; i < array.length; i++) total += array[i];
+  return total;
+}
+
 // Busy-waits: the only way to make a cleanup (or the loop) slow for sure.
 function busy(ms) {
   const end = performance.now() + ms;
@@ -341,6 +348,7 @@ module.exports = {
   withOnlyListener,
   microtasks,
   busy,
+  sum,
   flush,
   registerDropped,
   runClean,

@@ -5,8 +5,8 @@
 // references of stopped registrations in one `reap` call on the next turn of
 // the loop. Without SharedArrayBuffer there are no words, and
 // stop() calls the addon at once. Every test here runs in both modes: npm test
-// runs this file, and the last test below runs it (with go.test.js,
-// semantics.test.js and api.test.js) again in a child whose SharedArrayBuffer
+// runs this file, and the last test below runs it (with go, delivery,
+// lifetime, batches and api tests) again in a child whose SharedArrayBuffer
 // global was deleted before the package loaded.
 const assert = require('node:assert/strict');
 const path = require('node:path');
@@ -141,11 +141,11 @@ describe(`stop(): ${mode}`, function () {
 
 if (shared) {
   describe('stop() without SharedArrayBuffer (the global deleted before the package loads)', function () {
-    it('the same suites pass in a child where SharedArrayBuffer does not exist: stop.test.js, go.test.js, semantics.test.js, api.test.js', async function () {
+    it('the same suites pass in a child where SharedArrayBuffer does not exist: stop, go, delivery, lifetime, batches and api tests', async function () {
       needs(this, 'node --require in child processes');
       this.timeout(180000);
       const mocha = path.join(path.dirname(require.resolve('mocha/package.json')), 'bin', 'mocha.js');
-      const files = ['stop', 'go', 'semantics', 'api'].map((name) => path.join(__dirname, `${name}.test.js`));
+      const files = ['stop', 'go', 'delivery', 'lifetime', 'batches', 'api'].map((name) => path.join(__dirname, `${name}.test.js`));
       // The global deleted before anything loads (Node 20's
       // --no-harmony-sharedarraybuffer does the same; later Nodes refuse it).
       const preload = path.join(__dirname, 'fixtures', 'no-shared-array-buffer.js');

@@ -6,7 +6,7 @@
 # every call into them, and it scans all of memory (V8's own mmap'd pages
 # included) when it checks leaks; it is ~50x slower, hence the reduced suite.
 #
-#   bash test/reliability/sanitizers/valgrind.sh                      test/semantics.test.js test/go.test.js
+#   bash test/reliability/sanitizers/valgrind.sh                      test/delivery.test.js test/lifetime.test.js test/go.test.js
 #   bash test/reliability/sanitizers/valgrind.sh test/api.test.js ... these spec files instead
 #
 # The build goes to build-sanitize/valgrind/ (gitignored: /build-sanitize/);
@@ -29,7 +29,7 @@ BUILD_DIR="${ADDCLEANUP_VALGRIND_DIR:-$ROOT/build-sanitize/valgrind}"
 SRC_DIR="${ADDCLEANUP_VALGRIND_SRC:-$ROOT}"
 SUPPRESSIONS="$ROOT/test/reliability/sanitizers/valgrind.supp"
 SPECS=("$@")
-if [[ ${#SPECS[@]} -eq 0 ]]; then SPECS=(test/semantics.test.js test/go.test.js); fi
+if [[ ${#SPECS[@]} -eq 0 ]]; then SPECS=(test/delivery.test.js test/lifetime.test.js test/go.test.js); fi
 
 say() { printf 'valgrind: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 2; }
