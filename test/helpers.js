@@ -7,7 +7,7 @@ const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 
-const { afterFinalizers, RUNTIME } = require('./fixtures/child-util');
+const { afterFinalizers, RUNTIME, turn, gcRound, settle: settleRounds } = require('./fixtures/child-util');
 
 const ROOT = path.join(__dirname, '..');
 
@@ -100,43 +100,28 @@ function requireGc() {
 }
 requireGc();
 
-// One full turn of the event loop. Node runs its deferred Node-API finalizers
-// in a native immediate (check phase); the addon's queue then fires in the
-// poll phase of the next iteration. Two setImmediate turns cover both.
-function turn() {
-  return new Promise((resolve) => setImmediate(resolve));
-}
-
+// Loop turns, and collection rounds (test/fixtures/child-util.js: a turn,
+// gc(), two turns), shared with the fixtures.
 async function turns(n = 2) {
   for (let i = 0; i < n; i++) await turn();
 }
 
-// One turn (so that objects a WeakRef.deref() kept alive for the current job
-// are released), a full (major) or minor (scavenge) GC, then two loop turns.
-// A full GC is gc() with no argument: from Node 22 (V8 12) on, gc(undefined)
-// is a minor GC, and on Node 20 gc({ type: 'major' }) is a minor GC too.
-async function collect({ minor = false } = {}) {
-  await turn();
-  if (minor) globalThis.gc({ type: 'minor' });
-  else globalThis.gc();
-  await turns(2);
-}
+// One round: a full (major) or minor (scavenge) GC between loop turns.
+const collect = gcRound;
 
-// Polls `predicate` with gc() plus loop turns, at most `rounds` times.
+// Polls `predicate` with collection rounds, at most `rounds` times.
 // Returns the number of rounds used; throws if the predicate never held.
 async function until(predicate, { rounds = 50, minor = false, what = 'condition' } = {}) {
   for (let i = 0; i <= rounds; i++) {
     if (predicate()) return i;
-    if (i < rounds) await collect({ minor });
+    if (i < rounds) await gcRound({ minor });
   }
   throw new Error(`${what} not reached after ${rounds} rounds of gc() and event-loop turns`);
 }
 
-// Runs `rounds` rounds of gc() and loop turns unconditionally: for checks that
-// something does NOT happen (a cleanup that must not run).
-async function settle(rounds = 6, { minor = false } = {}) {
-  for (let i = 0; i < rounds; i++) await collect({ minor });
-}
+// Runs `rounds` collection rounds unconditionally: for checks that something
+// does NOT happen (a cleanup that must not run).
+const settle = (rounds = 6, options = {}) => settleRounds(rounds, options);
 
 // Drains the microtask queue of the current turn (a few hops, so that chained
 // promise jobs also get their chance) without letting the event loop move on.
