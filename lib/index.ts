@@ -17,7 +17,7 @@ import {
   stopRegistration,
   waitUntil,
 } from './core';
-import { findUnreachableCleanups } from './check';
+import type * as Check from './check/index';
 import * as debug from './debug';
 import {
   checkUnsupported,
@@ -332,6 +332,8 @@ export async function checkCleanups(): Promise<UnrunnableCleanup[]> {
   const liveCleanups = slots.map((slot) => cleanupOf(slot) as Function);
   const liveArgs = slots.map((slot) => argOf(slot));
   const liveStacks = slots.map((slot) => stacks[slot]);
+  // Loaded on first use: most programs never call this, and it needs node:v8.
+  const { findUnreachableCleanups } = require('./check/index') as typeof Check;
   // The package's own tables hold every registration's cleanup and arg: the
   // search must not wander from one registration into the others through them.
   const found = await findUnreachableCleanups({

@@ -155,6 +155,19 @@ function inScope(fn) {
   return fn();
 }
 
+// mulberry32: a tiny seeded generator of floats in [0, 1), so that a random
+// case is the same on every run (or can be replayed from its seed).
+function mulberry32(seed) {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
 // Replaces every `event` listener of process (mocha's included: its
 // 'uncaughtException' and 'unhandledRejection' listeners would fail the test)
 // by one that records each call as { value, detail } (the error or reason,
@@ -263,6 +276,7 @@ module.exports = {
   until,
   settle,
   inScope,
+  mulberry32,
   thrown,
   withOnlyListener,
   runNode,
