@@ -2,7 +2,7 @@
 // (drainCleanups, cleanupStats, checkCleanups). The engine's JavaScript half
 // is lib/core.ts; the native half is native/.
 import { idle, liveRegistrations, register, stats, stopRegistration, waitUntil } from './core';
-import { findUnreachableCleanups } from './check';
+import type * as Check from './check/index';
 import * as debug from './debug';
 import {
   checkUnsupported,
@@ -295,6 +295,8 @@ export async function checkCleanups(): Promise<UnrunnableCleanup[]> {
   const unsupported = checkUnsupported(checkCleanups);
   if (unsupported !== undefined) throw unsupported;
   const live = liveRegistrations();
+  // Loaded on first use: most programs never call this, and it needs node:v8.
+  const { findUnreachableCleanups } = require('./check/index') as typeof Check;
   // The package's own tables hold every registration's cleanup and arg: the
   // search must not wander from one registration into the others through them.
   const found = await findUnreachableCleanups({

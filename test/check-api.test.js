@@ -1,8 +1,11 @@
 'use strict';
 // checkCleanups() through the public API (the analysis itself is pinned in
-// test/check.test.js): it reports exactly the live registrations whose own
-// cleanup or arg keeps ptr alive, and in debug mode says where they were made.
+// test/check-leaks.test.js, check-cuts.test.js and check-exact.test.js): it
+// reports exactly the live registrations whose own cleanup or arg keeps ptr
+// alive, and in debug mode says where they were made.
 const assert = require('node:assert/strict');
+const path = require('node:path');
+const { Worker } = require('node:worker_threads');
 const { addCleanup, checkCleanups } = require('..');
 const { inScope, runFixture, assertCleanExit, needs, RUNTIME } = require('./helpers');
 
@@ -48,6 +51,39 @@ describe('checkCleanups()', function () {
     assert.equal(found.length, 1);
     assert.equal(found[0].reason, 'cleanup');
     assert.match(found[0].stack, /at registerLeaky \(.*check-api-debug\.js:\d+:\d+\)/);
+  });
+
+  it("inside a worker thread, reports the worker's own registrations, not the main thread's", async function () {
+    // A leaky registration on the main thread, which the worker must not see.
+    const handle = inScope(() => {
+      const ptr = { kind: 'main' };
+      return addCleanup(ptr, () => ptr.kind, 0);
+    });
+    try {
+      const worker = new Worker(path.join(__dirname, 'fixtures', 'check-worker.js'));
+      const messages = [];
+      const errors = [];
+      worker.on('message', (message) => messages.push(message));
+      worker.on('error', (error) => errors.push(error));
+      // A hang guard, not a timing assertion: a worker that never exits is
+      // terminated, so that the test fails instead of keeping mocha alive.
+      const guard = setTimeout(() => worker.terminate(), 60000);
+      const exitCode = await new Promise((resolve) => worker.on('exit', resolve));
+      clearTimeout(guard);
+      assert.deepEqual(errors, []);
+      assert.equal(exitCode, 0);
+      assert.equal(messages.length, 1, JSON.stringify(messages));
+      assert.equal(messages[0].error, undefined, messages[0].error);
+      assert.deepEqual(
+        messages[0].found.map((entry) => entry.reason).sort(),
+        ['arg', 'cleanup'],
+        JSON.stringify(messages[0].found),
+      );
+      // The main thread's own check still sees its own registration.
+      assert.deepEqual(await checkCleanups(), [{ reason: 'cleanup' }]);
+    } finally {
+      handle.stop();
+    }
   });
 });
 

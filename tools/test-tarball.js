@@ -125,7 +125,7 @@ function main() {
     }
     assert.ok(expected.includes(prebuild), `no prebuild for this platform (${prebuild}) among ${expected}`);
     assert.deepEqual(files.filter((f) => f.startsWith('prebuilds/')).sort(), expected.sort(), `prebuilds in the tarball:\n${files.join('\n')}`);
-    for (const required of ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'binding.gyp', 'dist/index.js', 'dist/index.mjs', 'dist/index.d.ts', 'dist/index.d.mts', 'dist/testing.js', 'dist/testing.mjs', 'dist/testing.d.ts', 'native/addon.cc']) {
+    for (const required of ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'binding.gyp', 'dist/index.js', 'dist/index.mjs', 'dist/index.d.ts', 'dist/index.d.mts', 'dist/testing.js', 'dist/testing.mjs', 'dist/testing.d.ts', 'dist/check/index.js', 'native/addon.cc']) {
       assert.ok(files.includes(required), `${required} missing from the tarball`);
     }
     for (const file of files) {
