@@ -1,6 +1,6 @@
 'use strict';
 // Model-based random testing, the short run inside `npm test`: 2·10^5 random
-// operations checked against a reference model (test/model-checker.js, which
+// operations checked against a reference model (test/model/, whose index.js
 // documents the model). The full run of 10^6 operations and the soak mode
 // are `npm run test:model` and `npm run soak` (test/reliability/model.js, CI).
 //
@@ -22,7 +22,7 @@
 // number of operations.
 const assert = require('node:assert/strict');
 const { requireGc, needs } = require('./helpers');
-const { runModel, defaultSeed } = require('./model-checker');
+const { runModel, defaultSeed } = require('./model');
 
 requireGc();
 

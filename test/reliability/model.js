@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 'use strict';
 // Model-based random testing of addCleanup, full size (issue 4, item 1).
-// The checker itself is test/model-checker.js (also run, smaller, by
+// The checker itself is test/model/ (also run, smaller, by
 // test/model.test.js inside `npm test`).
 //
 //   npm run test:model                        10^6 operations (CI), that is
@@ -51,7 +51,7 @@ function num(v, what) {
 
 requireNodeFlags('test/reliability/model.js', ['--expose-gc'], 'test:model');
 
-const { runModel, defaultSeed } = require(path.join(__dirname, '..', 'model-checker.js'));
+const { runModel, defaultSeed } = require(path.join(__dirname, '..', 'model'));
 
 const soak = opts.soak === true;
 const seconds = opts.seconds !== undefined ? num(opts.seconds, '--seconds') : 0;
