@@ -13,7 +13,7 @@
 //
 // Nothing here keeps the event loop alive: a promise is not a handle. An
 // async cleanup's own I/O keeps the loop alive, as it should.
-import type * as DiagnosticsChannel from 'node:diagnostics_channel';
+import { tracingChannel } from 'node:diagnostics_channel';
 import { binding } from './binding';
 
 export type AnyCleanup = (arg: any) => unknown;
@@ -109,20 +109,13 @@ const promiseReject = Promise.reject;
 const promiseThen = Promise.prototype.then;
 /* eslint-enable @typescript-eslint/unbound-method */
 
-// The channel objects, made at the first batch rather than at load, so that
-// require('addcleanup') does not load node:diagnostics_channel. Channels are
-// global by name: a subscriber that subscribed earlier is on the same ones.
-let channels: DiagnosticsChannel.TracingChannel<unknown, CleanupTraceContext>;
+const channels = tracingChannel<unknown, CleanupTraceContext>('addcleanup:cleanup');
 
 /**
  * True when the tracing channel has a subscriber. Checked once per batch:
  * five getters, which a cleanup that nobody traces should not pay for.
  */
 export function traced(): boolean {
-  channels ??= (require('node:diagnostics_channel') as typeof DiagnosticsChannel).tracingChannel<
-    unknown,
-    CleanupTraceContext
-  >('addcleanup:cleanup');
   return (
     channels.start.hasSubscribers ||
     channels.end.hasSubscribers ||
