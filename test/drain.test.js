@@ -5,6 +5,7 @@ const assert = require('node:assert/strict');
 const {
   requireGc,
   turn,
+  until,
   inScope,
   thrown,
   runFixture,
@@ -167,8 +168,10 @@ describe('drainCleanups()', function () {
     assert.equal(await drainCleanups(), true);
     assert.equal(ran, 0, 'drainCleanups() must not collect garbage by itself');
     assert.equal(cleanupStats().pending, pendingHeld, 'the dropped objects must still count as pending');
-    // With a GC, the same call does run them.
-    gc();
+    // With collections, they do run: all 20, each once. (Bounded rounds, not
+    // one gc(): Bun hands one collection's finalizers over in several turns
+    // and scans the stack conservatively; CI saw 19 of 20 after one gc().)
+    await until(() => ran === 20, { what: 'the 20 cleanups after gc()' });
     assert.equal(await drainCleanups(), true);
     assert.equal(ran, 20);
   });
