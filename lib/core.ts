@@ -13,6 +13,7 @@
 import { AsyncResource } from 'node:async_hooks';
 import { setImmediate as scheduleTurn } from 'node:timers';
 import { binding } from './binding';
+import type { CleanupStats } from './index';
 import * as debug from './debug';
 import { counters, fatal, run, runTraced, setSettledHook, traced, type AnyCleanup } from './run';
 import { flushReap, newPage } from './stop';
@@ -38,14 +39,7 @@ let delivering = false;
 const scratch = new Float64Array(2);
 
 /** This thread's counters (cleanupStats()). */
-export function stats(): {
-  pending: number;
-  queued: number;
-  running: number;
-  executed: number;
-  stopped: number;
-  failed: number;
-} {
+export function stats(): CleanupStats {
   flushReap(); // stopped registrations still count as pending until reaped
   binding.counts(scratch);
   return {

@@ -23,39 +23,17 @@ const {
   flush,
   registerDropped,
   runClean,
+  deferred,
+  startPending,
 } = require('./helpers');
 const { addCleanup, drainCleanups, cleanupStats } = require('..');
 const testing = require('addcleanup/testing');
 
 requireGc();
 
-// A promise and the functions that settle it.
-function deferred() {
-  let resolve;
-  let reject;
-  const promise = new Promise((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
-
 // Resolves after `n` loop turns: an async cleanup whose work takes a while.
 async function afterTurns(n) {
   for (let i = 0; i < n; i++) await turn();
-}
-
-// Registers one async cleanup on a dropped object, whose promise the test
-// settles: resolves, once the cleanup has been called, to its deferred.
-async function startPending() {
-  const d = deferred();
-  let called = false;
-  registerDropped(1, () => {
-    called = true;
-    return d.promise;
-  });
-  await until(() => called, { what: 'the async cleanup' });
-  return d;
 }
 
 describe('async cleanups: a cleanup that returns a promise', function () {

@@ -185,6 +185,30 @@ async function deadAndQueued(n, base, what = 'the objects') {
   throw new Error(`${what} were never found dead`);
 }
 
+// A promise and the functions that settle it.
+function deferred() {
+  let resolve;
+  let reject;
+  const promise = new Promise((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+// Registers one async cleanup on a dropped object, whose promise the test
+// settles: resolves, once the cleanup has been called, to its deferred.
+async function startPending() {
+  const d = deferred();
+  let called = false;
+  registerDropped(1, () => {
+    called = true;
+    return d.promise;
+  });
+  await until(() => called, { what: 'the async cleanup' });
+  return d;
+}
+
 // Calls fn, which must throw, and returns the error (no closure of the
 // caller's is kept by this helper, so nothing it captures outlives the call).
 function thrown(fn) {
@@ -336,6 +360,8 @@ module.exports = {
   sum,
   flush,
   registerDropped,
+  deferred,
+  startPending,
   runClean,
   deadAndQueued,
   resultOf,

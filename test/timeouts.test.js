@@ -7,7 +7,7 @@
 // timer due sooner (libuv runs timers in order of expiry), so once it has
 // fired, a wait wrongly clamped to 1 ms would have given up already.
 const assert = require('node:assert/strict');
-const { requireGc, until, inScope, withOnlyListener } = require('./helpers');
+const { requireGc, inScope, withOnlyListener, startPending } = require('./helpers');
 const { addCleanup, drainCleanups, cleanupStats } = require('..');
 const testing = require('addcleanup/testing');
 
@@ -16,31 +16,12 @@ requireGc();
 const after20ms = () => new Promise((resolve) => setTimeout(resolve, 20));
 const LONG_TIMEOUTS = [2 ** 31, 2 ** 32, 1e12, Number.MAX_VALUE];
 
-// Registers one async cleanup on a dropped object; resolves, once it has
-// been called, to the function that settles its promise.
-async function startPending() {
-  let settle;
-  let called = false;
-  inScope(() =>
-    addCleanup(
-      {},
-      () => {
-        called = true;
-        return new Promise((resolve) => (settle = resolve));
-      },
-      null,
-    ),
-  );
-  await until(() => called, { what: 'the async cleanup' });
-  return settle;
-}
-
 describe('timeouts beyond 2^31-1 ms', function () {
   for (const timeoutMs of LONG_TIMEOUTS) {
     it(`drainCleanups({ timeoutMs: ${timeoutMs} }) keeps waiting past 20 ms for a running cleanup, resolves true when it settles, and warns nothing`, async function () {
       assert.equal(await drainCleanups(), true);
       await withOnlyListener('warning', async (warnings) => {
-        const settle = await startPending();
+        const { resolve: settle } = await startPending();
         let answer;
         const draining = drainCleanups({ timeoutMs }).then((value) => (answer = value));
         await after20ms();
@@ -77,7 +58,7 @@ describe('timeouts beyond 2^31-1 ms', function () {
   });
 
   it('a short timeout still gives up: drainCleanups({ timeoutMs: 5 }) resolves false while a cleanup runs', async function () {
-    const settle = await startPending();
+    const { resolve: settle } = await startPending();
     assert.equal(await drainCleanups({ timeoutMs: 5 }), false);
     settle();
     assert.equal(await drainCleanups(), true);
