@@ -29,10 +29,12 @@
 //
 // 1. The package's own tables (input.exclude) and this check's scaffolding:
 //    the input object and arrays, and the marker object and arrays that hold
-//    the ptrs, cleanups and args while the snapshot is taken. They hold every
-//    ptr, cleanup and arg, so entering them would connect every registration
-//    to every other; they are the registrations themselves, not something a
-//    cleanup or arg refers to.
+//    the ptrs (or the tokens of their FinalizationRegistry cells), cleanups
+//    and args while the snapshot is taken. They hold every ptr, cleanup and
+//    arg, so entering them would connect every registration to every other;
+//    they are the registrations themselves, not something a cleanup or arg
+//    refers to. (A registry's cells need no cut: they hold their ptrs
+//    weakly, see cells.ts.)
 //
 // 2. V8's synthetic root nodes: they are not objects, and no object refers to
 //    them.
@@ -101,6 +103,7 @@
 // feedback vectors are followed like any object. Their weak slots are weak
 // edges; their strong slots (a map's prototype and constructor, say) can be
 // real retaining paths. Most of them are persistent anyway, hence cut.
+import { cellTargets } from './cells';
 import { snapshotError, type Snapshot } from './snapshot';
 
 // Per-node flags.
@@ -144,14 +147,20 @@ export const GC_ROOTS = '(GC roots)';
 /** The scaffold's unique property names, and what its arrays hold (see index.ts). */
 export interface Scaffold {
   keys: { ptrs: string; sources: string; walls: string; probe: string };
-  /** Registration i's ptr, or 0 for a primitive. */
+  /** Whether ptrObjects holds tokens, whose cells' targets are the ptrs (see cells.ts). */
+  byCells: boolean;
+  /** Registration i's ptr (or its cell's token), or 0 for a primitive. */
   ptrObjects: readonly unknown[];
   /** Registration i's cleanup at 2i and arg at 2i + 1, or 0 for a primitive. */
   sourceObjects: readonly unknown[];
   wallCount: number;
 }
 
-/** The scaffold's nodes in the snapshot, and the nodes of what it holds (-1: none). */
+/**
+ * The scaffold's nodes in the snapshot, and the nodes of what it holds (-1:
+ * none). With cells, ptrNode holds the targets of the tokens' live cells
+ * (-1: no live cell).
+ */
 export interface Located {
   scaffoldNode: number;
   /** The nodes of the ptrs, sources, walls and probe arrays. */
@@ -189,7 +198,8 @@ export function locate(g: Snapshot, scaffold: Scaffold): Located {
   }
   if (arrays.includes(-1)) throw snapshotError('check markers not found');
   const count = ptrObjects.length;
-  const ptrNode = elementsOf(g, arrays[0], count);
+  const given = elementsOf(g, arrays[0], count);
+  const ptrNode = scaffold.byCells ? cellTargets(g, given) : given;
   const sourceNode = elementsOf(g, arrays[1], 2 * count);
   const wallNode = elementsOf(g, arrays[2], scaffold.wallCount);
   const globalProxy = elementsOf(g, arrays[3], 1)[0];
@@ -197,7 +207,7 @@ export function locate(g: Snapshot, scaffold: Scaffold): Located {
   const missing =
     globalProxy < 0 ||
     wallNode.includes(-1) ||
-    ptrObjects.some((o, i) => o !== 0 && ptrNode[i] < 0) ||
+    ptrObjects.some((o, i) => o !== 0 && given[i] < 0) ||
     sourceObjects.some((o, i) => o !== 0 && sourceNode[i] < 0);
   if (missing) throw snapshotError('an object of the check not found');
   return { scaffoldNode, arrays, ptrNode, sourceNode, wallNode, globalProxy };
