@@ -12,8 +12,8 @@
 // follows a registration through all of them.
 import { AsyncResource } from 'node:async_hooks';
 import { setImmediate as scheduleTurn } from 'node:timers';
-import { binding } from './binding';
-import type { CleanupStats } from './index';
+import { engine as binding } from './engine/index';
+import type { CleanupStats } from './types';
 import * as debug from './debug';
 import { counters, fatal, run, runTraced, setSettledHook, traced, type AnyCleanup } from './run';
 import { flushReap, newPage } from './stop';
@@ -21,6 +21,7 @@ import { argOf, argPages, cleanupOf, cleanupPages, remember, slotOf, stacks, tak
 
 export { stopRegistration } from './stop';
 export { newEpoch, runningSince } from './run';
+export { engineName } from './engine/index';
 
 /** Registers `ptr`; returns the registration's id. `stack`: debug mode's record. */
 export function register(ptr: object, cleanup: AnyCleanup, arg: unknown, stack?: string): number {
@@ -62,17 +63,16 @@ export function executedCount(): number {
  * `arg` and debug-mode stack, and the package's own tables, which a search
  * of the heap must not wander through from one registration to the others.
  */
-export function liveRegistrations(): {
-  ptrs: object[];
+export function liveRegistrations(): ({ ptrs: object[] } | { cells: object[] }) & {
   cleanups: Function[];
   args: unknown[];
   stacks: (string | undefined)[];
   tables: object[];
 } {
   flushReap();
-  const [slots, ptrs] = binding.live();
+  const [slots, objects] = binding.live();
   return {
-    ptrs,
+    ...(binding.liveKind === 'targets' ? { ptrs: objects } : { cells: objects }),
     cleanups: slots.map((slot) => cleanupOf(slot) as Function),
     args: slots.map((slot) => argOf(slot)),
     stacks: slots.map((slot) => stacks[slot]),

@@ -157,3 +157,30 @@ export function timeoutOption(options: unknown, caller: Function): number {
   }
   return timeoutMs;
 }
+
+/**
+ * How to build the native addon from source in a project that installed the
+ * package (see the README's "Install"): named by the JS engine's warning and
+ * by ERR_ADDCLEANUP_LOAD.
+ */
+export const BUILD_FROM_SOURCE: readonly string[] = [
+  'To build the native addon from source: install a C++ toolchain (python3, make and g++ or',
+  'clang; on Debian/Ubuntu "apt-get install python3 make g++"), then in your project run',
+  '"npm explore addcleanup -- npm run build:native".',
+];
+
+/** `Error` with code `ERR_ADDCLEANUP_LOAD`: the addon could not be loaded. */
+export function loadFailure(lines: readonly string[]): Error & CodedError {
+  const error = new Error([...lines, ...BUILD_FROM_SOURCE].join('\n')) as Error & CodedError;
+  error.code = 'ERR_ADDCLEANUP_LOAD';
+  return error;
+}
+
+/** `Error` with code `ERR_ADDCLEANUP_ENGINE`: ADDCLEANUP_ENGINE has no valid value. */
+export function badEngineChoice(value: string): Error & CodedError {
+  const error = new Error(
+    `addcleanup: ADDCLEANUP_ENGINE must be "native" or "js" (or unset), not ${JSON.stringify(value)}`,
+  ) as Error & CodedError;
+  error.code = 'ERR_ADDCLEANUP_ENGINE';
+  return error;
+}

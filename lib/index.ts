@@ -1,9 +1,11 @@
 // The public API: addCleanup / AddCleanup / Cleanup, and the tools beyond Go
-// (drainCleanups, cleanupStats, checkCleanups). The engine's JavaScript half
-// is lib/core.ts; the native half is native/.
-import { idle, liveRegistrations, register, stats, stopRegistration, waitUntil } from './core';
+// (drainCleanups, cleanupStats, checkCleanups), and which engine runs them.
+// Below it: lib/core.ts, the layer both engines share, then the engine
+// (lib/engine/: the native addon, or FinalizationRegistry).
+import { engineName, idle, liveRegistrations, register, stats, stopRegistration, waitUntil } from './core';
 import type * as Check from './check/index';
 import * as debug from './debug';
+import type { EngineName } from './engine/index';
 import {
   checkUnsupported,
   illegalConstructor,
@@ -11,9 +13,31 @@ import {
   invalidArgValue,
   timeoutOption,
 } from './errors';
+import type { CleanupStats, DrainOptions } from './types';
 
 export type { CodedError } from './errors';
+export type { CleanupStats, DrainOptions } from './types';
+export type { EngineName } from './engine/index';
 export type { CleanupTraceContext } from './run';
+
+/**
+ * The engine this thread runs on, chosen when the package loads:
+ * - `'native'`: the Node-API addon (a prebuilt binary, or one built from
+ *   source), whenever it loads;
+ * - `'js'`: `FinalizationRegistry`, where the addon does not load (after one
+ *   process warning with code `ADDCLEANUP_JS_ENGINE`), or when
+ *   `ADDCLEANUP_ENGINE=js` asks for it.
+ *
+ * Both keep the same contract; the README's "Engines" section lists what
+ * differs (speed, memory, when cleanups can run).
+ *
+ * @example
+ * ```ts
+ * import { engine } from 'addcleanup';
+ * if (engine !== 'native') console.warn('addcleanup runs on FinalizationRegistry here');
+ * ```
+ */
+export const engine: EngineName = engineName;
 
 let createCleanup: (id: number) => Cleanup;
 const CONSTRUCT = Symbol('Cleanup');
@@ -187,12 +211,6 @@ function registerDebug(ptr: object, cleanup: (arg: any) => void, arg: unknown): 
  */
 export const AddCleanup: typeof addCleanup = addCleanup;
 
-/** Options of {@link drainCleanups}. */
-export interface DrainOptions {
-  /** How long to wait at most, in milliseconds (default 10,000). */
-  timeoutMs?: number;
-}
-
 /**
  * Waits until no cleanup of this thread is queued or running, async cleanups
  * included: every object already found dead has had its cleanup run, and
@@ -218,28 +236,6 @@ export interface DrainOptions {
  */
 export function drainCleanups(options?: DrainOptions): Promise<boolean> {
   return waitUntil(idle, timeoutOption(options, drainCleanups));
-}
-
-/** The counters returned by {@link cleanupStats}. */
-export interface CleanupStats {
-  /** Registered, object not yet found dead, not stopped. */
-  pending: number;
-  /** Object found dead, cleanup not yet run. */
-  queued: number;
-  /**
-   * Async cleanups (those that returned a promise or other thenable) called
-   * and not yet settled.
-   */
-  running: number;
-  /**
-   * Cleanups called since the package was loaded, once each, when called:
-   * those that threw and those still running included.
-   */
-  executed: number;
-  /** Registrations cancelled by `stop()` since the package was loaded. */
-  stopped: number;
-  /** Cleanups that threw, or whose promise rejected, since the package was loaded. */
-  failed: number;
 }
 
 /**
@@ -300,7 +296,7 @@ export async function checkCleanups(): Promise<UnrunnableCleanup[]> {
   // The package's own tables hold every registration's cleanup and arg: the
   // search must not wander from one registration into the others through them.
   const found = await findUnreachableCleanups({
-    ptrs: live.ptrs,
+    ...('ptrs' in live ? { ptrs: live.ptrs } : { cells: live.cells }),
     cleanups: live.cleanups,
     args: live.args,
     exclude: live.tables,

@@ -14,7 +14,7 @@
 // Nothing here keeps the event loop alive: a promise is not a handle. An
 // async cleanup's own I/O keeps the loop alive, as it should.
 import { tracingChannel } from 'node:diagnostics_channel';
-import { binding } from './binding';
+import { engine as binding } from './engine/index';
 
 export type AnyCleanup = (arg: any) => unknown;
 
@@ -85,10 +85,12 @@ export function setSettledHook(hook: () => void): void {
   onSettled = hook;
 }
 
-// Bun's napi_fatal_exception, with no 'uncaughtException' listener, returns
-// and ends the process only when the current task is over. Node's does not
-// return. On Bun the caller then stops its batch, as on Node.
-const fatalReturns = (globalThis as { Bun?: unknown }).Bun !== undefined;
+// Where the engine's report returns before the error is handled (Bun's
+// napi_fatal_exception; the JS engine's tick), and no 'uncaughtException'
+// listener will handle it, the thread ends once the current task is over:
+// the caller then stops its batch, as Node's napi_fatal_exception (which
+// does not return) stops it.
+const fatalReturns = binding.uncaughtReturns;
 /** A cleanup's uncaught exception is ending the process: run nothing more. */
 export const fatal = { dying: false };
 

@@ -1,7 +1,7 @@
 // stop(): cancelling a registration from JavaScript, and the deferred
 // deletion of the native references of stopped registrations (`reap`).
 // Internal to the engine: lib/core.ts re-exports stopRegistration.
-import { binding } from './binding';
+import { engine as binding } from './engine/index';
 import { forget, PAGE_BITS, PAGE_MASK, PAGE_SIZE, SLOT_SPAN, slotOf } from './tables';
 
 // The state words (native/registry.h): the native table mirrors each slot's
@@ -18,7 +18,7 @@ const SharedBuffer: SharedArrayBufferConstructor | undefined =
   typeof SharedArrayBuffer === 'function' ? SharedArrayBuffer : undefined;
 const Words = Int32Array;
 const WORD_BYTES = 4;
-const sharedWords = SharedBuffer !== undefined;
+const sharedWords = SharedBuffer !== undefined && binding.stateWords;
 const PENDING = 1; // Registry::State::kPending
 const STOPPED = 4; // Registry::State::kStopped
 const pages: Int32Array[] = [];

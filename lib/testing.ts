@@ -3,7 +3,7 @@ import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
 import { executedCount, newEpoch, queueIdle, runningSince, waitUntil } from './core';
 import { timeoutOption } from './errors';
-import type { DrainOptions } from './index';
+import type { DrainOptions } from './types';
 
 let gcFunction: (() => void) | undefined;
 

@@ -14,13 +14,13 @@ const { until, settle, inScope, thrown } = require('./helpers');
 // counts()[0] is the number of registrations watching a live object. It only
 // drops in a finalizer, which Node defers to a later loop turn, so it cannot
 // change during the synchronous code between two reads below.
-const { binding } = require('../dist/binding');
+const { engine: binding } = require('../dist/engine/index');
 const pendingRegistrations = () => binding.counts()[0];
 
 const DIST = path.join(__dirname, '..', 'dist') + path.sep;
 
 // Everything the package exports: Go's API plus drainCleanups/cleanupStats.
-const PUBLIC_EXPORTS = ['AddCleanup', 'Cleanup', 'addCleanup', 'checkCleanups', 'cleanupStats', 'drainCleanups'];
+const PUBLIC_EXPORTS = ['AddCleanup', 'Cleanup', 'addCleanup', 'checkCleanups', 'cleanupStats', 'drainCleanups', 'engine'];
 
 // Every kind of value that is not an object or a function, with how the
 // error message must describe it (Node's ERR_INVALID_ARG_TYPE wording).

@@ -3,9 +3,9 @@
 // are found, how a mass death is cut into slices, and what the addon links.
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
-const { RUNTIME, requireGc, until, settle, runFixture, parseResult, assertCleanExit } = require('./helpers');
+const { RUNTIME, requireGc, until, settle, runFixture, parseResult, assertCleanExit, needs } = require('./helpers');
 const { loadFresh, nativePathOf, registerDropped } = require('./fixtures/hostile-util');
-const { binding } = require('../dist/binding');
+const { engine: binding } = require('../dist/engine/index');
 
 const gc = requireGc();
 const SPAN = 2 ** 32;
@@ -14,6 +14,10 @@ const BATCHES_PER_TURN = 16 + 1; // Queue::kMaxBatchesPerSlice, plus the poll ph
 const forcedDeferred = process.env.ADDCLEANUP_DEFERRED_FINALIZERS === '1';
 
 describe('engine: the hand-off from the GC to the event loop', function () {
+  before(function () {
+    needs(this, 'the native binding');
+  });
+
   it('finalizers run inside the GC on every Node this package supports (it exports node::Start and node_api_post_finalizer), unless ADDCLEANUP_DEFERRED_FINALIZERS=1; deferred on Bun and Deno', function () {
     assert.equal(binding.finalizersInGc, RUNTIME.startsWith('Node ') && !forcedDeferred);
   });

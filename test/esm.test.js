@@ -5,7 +5,7 @@
 const assert = require('node:assert/strict');
 const { until, inScope } = require('./helpers');
 
-const PUBLIC_EXPORTS = ['AddCleanup', 'Cleanup', 'addCleanup', 'checkCleanups', 'cleanupStats', 'drainCleanups'];
+const PUBLIC_EXPORTS = ['AddCleanup', 'Cleanup', 'addCleanup', 'checkCleanups', 'cleanupStats', 'drainCleanups', 'engine'];
 
 describe('entry points', function () {
   it('require("addcleanup") resolves through the exports map to the CommonJS build', function () {

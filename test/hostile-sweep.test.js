@@ -103,6 +103,7 @@ for (const target of ['main', 'fresh']) {
 
   describe(`hostile: every binding function, every kind of value, every way of calling it: ${label}`, function () {
     before(function () {
+      needs(this, 'the native binding');
       needs(this, 'new with a revoked Proxy');
     });
 

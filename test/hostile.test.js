@@ -1,6 +1,6 @@
 'use strict';
 // Issue 4, item 6: hostile calls on the raw native binding. The binding is
-// reachable from JavaScript (require('addcleanup/dist/binding').binding, or
+// reachable from JavaScript (require('addcleanup/dist/engine/index').engine, or
 // the .node file itself), so no call may crash or abort the process: each
 // one returns a sane value or throws a JavaScript Error. Here every function
 // it exports is called with every kind of wrong value and in every way,
@@ -46,6 +46,10 @@ async function runDying(name, args, expectedCode) {
 // ---------------------------------------------------------------------------
 
 describe('hostile: forged and stale ids, and register before setup', function () {
+  before(function () {
+    needs(this, 'the native binding');
+  });
+
   let run;
   const ids = async () => (await (run ??= runClean('hostile-ids.js'))).report;
 
@@ -101,6 +105,10 @@ describe('hostile: forged and stale ids, and register before setup', function ()
 // ---------------------------------------------------------------------------
 
 describe('hostile: the state words of stop() (fresh instances with page providers)', function () {
+  before(function () {
+    needs(this, 'the native binding');
+  });
+
   let run;
   const pages = async () => (await (run ??= runClean('hostile-pages.js'))).report;
 
@@ -173,6 +181,10 @@ describe('hostile: the state words of stop() (fresh instances with page provider
 // ---------------------------------------------------------------------------
 
 describe('hostile: odd deliver functions given to setup (fresh instances)', function () {
+  before(function () {
+    needs(this, 'the native binding');
+  });
+
   const deliver = async (mode) => (await runClean('hostile-deliver.js', [mode])).report;
 
   it('a deliver that throws: each batch is consumed once, later deaths still arrive, the exception is swallowed (not reported as uncaught), clean exit', async function () {
@@ -250,6 +262,10 @@ describe('hostile: odd deliver functions given to setup (fresh instances)', func
 // ---------------------------------------------------------------------------
 
 describe('hostile: triggerUncaughtException without a listener (Node\'s own rules, never a crash)', function () {
+  before(function () {
+    needs(this, 'the native binding');
+  });
+
   for (const value of [
     'undefined',
     'symbol',
@@ -286,6 +302,10 @@ describe('hostile: triggerUncaughtException without a listener (Node\'s own rule
 // ---------------------------------------------------------------------------
 
 describe('hostile: the binding while its environment goes away', function () {
+  before(function () {
+    needs(this, 'the native binding');
+  });
+
   // What exercise() in hostile-exit.js must observe, per instance.
   const exercised = (label) => ({
     [`${label} register`]: 'number',

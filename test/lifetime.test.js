@@ -243,6 +243,7 @@ describe('ptr reachable from its cleanup or arg is never collected', function ()
 // ---------------------------------------------------------------------------
 describe('young objects are released by minor GCs', function () {
   it('1000 young objects: gc({type: "minor"}) alone runs all their cleanups', async function () {
+    needs(this, 'release after minor GCs');
     const N = 1000;
     const counts = new Uint8Array(N);
     // A full GC first: it empties the young generation, so the objects below

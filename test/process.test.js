@@ -189,6 +189,7 @@ describe('process: keep-alive, exit and teardown', function () {
   });
 
   it('an object that dies in a beforeExit handler still gets its cleanup before the exit', async function () {
+    needs(this, 'a death found at exit');
     const { report: r } = await runClean('process-before-exit.js');
     assert.equal(r.code, 0);
     assert.equal(r.ran, 1, `the cleanup did not run before the exit: ${JSON.stringify(r.log)}`);

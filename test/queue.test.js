@@ -37,6 +37,10 @@ async function collectDelivered(batches, n) {
 }
 
 describe('native queue: delivery order and completeness', function () {
+  before(function () {
+    needs(this, 'the native binding');
+  });
+
   it('20,000 deaths in one gc() whose slots were handed out in random order: delivered once each, in ascending slot order across all batches (a random-looking backlog is sorted)', async function () {
     const { binding, batches } = freshInstance();
     // Slots in random order: 20,000 registrations stopped in a shuffled

@@ -11,7 +11,11 @@ const workerThreads = require('node:worker_threads');
 
 const ROOT = path.join(__dirname, '..', '..', '..');
 const { addCleanup } = require(ROOT);
-const { inScope, until, settle } = require(path.join(ROOT, 'test', 'helpers.js'));
+const { inScope, until, settle, lacks } = require(path.join(ROOT, 'test', 'helpers.js'));
+
+// Where minor GCs release nothing (the JS engine before V8 14), every wave
+// uses full ones.
+const minorGcLacking = lacks('release after minor GCs') !== undefined;
 
 const WAVE = 1000;
 const STOP_PER_WAVE = 100;
@@ -84,7 +88,7 @@ async function mainLoop({ interval, isDone, afterWave }) {
     // die young; point 8), the others full ones.
     const rounds = await until(() => waveRan[wave] === WAVE, {
       rounds: 100,
-      minor: wave % 2 === 0,
+      minor: wave % 2 === 0 && !minorGcLacking,
       what: `main-thread wave ${wave} (${WAVE} cleanups)`,
     });
     maxRounds = Math.max(maxRounds, rounds);
