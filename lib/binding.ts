@@ -2,7 +2,7 @@
 // lib/index.ts talks to it; it is not part of the public API.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { runtimeName } from './errors';
+import { BUILD_FROM_SOURCE, runtimeName } from './errors';
 
 /** The functions exported by native/addon.cc. */
 export interface NativeBinding {
@@ -87,8 +87,7 @@ function load(): NativeBinding {
     'addcleanup: could not load its native addon. Tried:',
     ...tried,
     `No prebuilt binary matched, and no local build loaded (${runtimeName()}, ${process.platform}-${process.arch}).`,
-    'To fix it: install a C++ toolchain (python3, make and g++ or clang; on Debian/Ubuntu',
-    '"apt-get install python3 make g++"), then run "npm rebuild addcleanup".',
+    ...BUILD_FROM_SOURCE,
   ].join('\n');
   const failure = new Error(message) as Error & { code: string };
   failure.code = 'ERR_ADDCLEANUP_LOAD';
