@@ -123,7 +123,7 @@ export function runtimeName(): string {
  * How to get the native addon where no prebuilt binary matches: the lines
  * that ERR_ADDCLEANUP_LOAD's message (and the JS engine's warning) end with.
  * The package runs no script at install, so `npm rebuild` builds nothing;
- * each command below was run under npm 12 and pnpm 10 by
+ * each command below was run under npm 11 and 12, pnpm 10 and Bun by
  * test/reliability/install.js, which reads them from here (a command is an
  * indented line, its package managers in parentheses).
  */
@@ -132,6 +132,7 @@ export const BUILD_FROM_SOURCE: readonly string[] = [
   'on Debian/Ubuntu "apt-get install python3 make g++"), then, in the project that depends on addcleanup, run',
   '  npx addcleanup build          (npm, and pnpm with npm beside it)',
   '  pnpm exec addcleanup build    (pnpm)',
+  '  bunx addcleanup build         (Bun)',
   'It compiles the addon into node_modules/addcleanup/build/Release, which loads before any prebuild.',
 ];
 

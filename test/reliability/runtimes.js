@@ -270,7 +270,11 @@ async function main() {
   else fs.rmSync(workDir, { recursive: true, force: true });
 }
 
-main().catch((error) => {
-  console.error(`runtimes: ${error.message}`);
-  process.exit(2);
-});
+module.exports = { BUN };
+
+if (require.main === module) {
+  main().catch((error) => {
+    console.error(`runtimes: ${error.message}`);
+    process.exit(2);
+  });
+}
