@@ -106,7 +106,7 @@ function readPrebuilds(dir) {
     const source = path.join(where, FILE);
     const { format, arch } = describeBinary(source);
     if (format !== FORMATS[target.platform] || arch !== target.arch) {
-      problems.push(`${source}: a ${format ?? 'unknown format'} file for ${arch ?? 'an unknown architecture'}, not ${FORMATS[target.platform]} for ${target.arch}`);
+      problems.push(`${source}: ${format ?? 'an unknown format'} for ${arch ?? 'an unknown architecture'}, not ${FORMATS[target.platform]} for ${target.arch}`);
     } else if (target.libc !== undefined && linkedLibc(source) !== target.libc) {
       problems.push(`${source}: links ${linkedLibc(source) ?? 'no known C library'}, not ${target.libc}`);
     }
