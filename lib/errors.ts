@@ -120,6 +120,23 @@ export function runtimeName(): string {
 }
 
 /**
+ * How to get the native addon where no prebuilt binary matches: the lines
+ * that ERR_ADDCLEANUP_LOAD's message (and the JS engine's warning) end with.
+ * The package runs no script at install, so `npm rebuild` builds nothing;
+ * each command below was run under npm 11 and 12, pnpm 10 and Bun by
+ * test/reliability/install.js, which reads them from here (a command is an
+ * indented line, its package managers in parentheses).
+ */
+export const BUILD_FROM_SOURCE: readonly string[] = [
+  'To build it from source: install a C++ toolchain (python3, make and g++ or clang;',
+  'on Debian/Ubuntu "apt-get install python3 make g++"), then, in the project that depends on addcleanup, run',
+  '  npx addcleanup build          (npm, and pnpm with npm beside it)',
+  '  pnpm exec addcleanup build    (pnpm)',
+  '  bunx addcleanup build         (Bun)',
+  'It compiles the addon into node_modules/addcleanup/build/Release, which loads before any prebuild.',
+];
+
+/**
  * `Error` with code `ERR_ADDCLEANUP_CHECK_UNSUPPORTED` when the runtime's heap
  * snapshots cannot be analysed (Bun), else undefined.
  */
@@ -157,17 +174,6 @@ export function timeoutOption(options: unknown, caller: Function): number {
   }
   return timeoutMs;
 }
-
-/**
- * How to build the native addon from source in a project that installed the
- * package (see the README's "Install"): named by the JS engine's warning and
- * by ERR_ADDCLEANUP_LOAD.
- */
-export const BUILD_FROM_SOURCE: readonly string[] = [
-  'To build the native addon from source: install a C++ toolchain (python3, make and g++ or',
-  'clang; on Debian/Ubuntu "apt-get install python3 make g++"), then in your project run',
-  '"npm explore addcleanup -- npm run build:native".',
-];
 
 /** `Error` with code `ERR_ADDCLEANUP_LOAD`: the addon could not be loaded. */
 export function loadFailure(lines: readonly string[]): Error & CodedError {

@@ -11,6 +11,8 @@
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
+// Headers: npm's nodedir, else the running Node's own (no download).
+const { nodedirArgs } = require('../bin/addcleanup');
 
 const ROOT = path.join(__dirname, '..');
 const ADDON_DIR = path.join(ROOT, 'test', 'addon');
@@ -26,21 +28,6 @@ function isStale() {
     return true;
   }
   return SOURCES.some((file) => fs.statSync(file).mtimeMs > built);
-}
-
-// Headers: npm passes its `nodedir` setting as npm_config_nodedir, and
-// node-gyp reads it. Outside npm (plain `mocha`), use the running Node's own
-// install prefix when it ships its headers (official builds and most distros
-// do), so that nothing needs to be downloaded; otherwise node-gyp falls back
-// to its usual download.
-function nodedirArgs() {
-  if (process.env.npm_config_nodedir) return [];
-  const prefix = path.resolve(path.dirname(process.execPath), '..');
-  const headers = path.join(prefix, 'include', 'node');
-  if (fs.existsSync(path.join(headers, 'node_api.h')) && fs.existsSync(path.join(headers, 'common.gypi'))) {
-    return [`--nodedir=${prefix}`];
-  }
-  return [];
 }
 
 // Runs node-gyp (the project's own devDependency) with the current Node.

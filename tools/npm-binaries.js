@@ -149,4 +149,31 @@ function fetchBinary({ pkg, version, range, bin, members = [], exclude = [], dir
   return { bin: path.join(prefix, bin), prefix, version: exact, download };
 }
 
-module.exports = { cacheRoot, ensurePackage, fetchBinary, isExecutable };
+// Node's official builds as node-<platform>-<arch>: bin/node plus
+// include/node. With its headers the cached Node is a valid --nodedir, so
+// that a native addon built under it (tools/build-test-addon.js, `addcleanup
+// build`) never makes node-gyp download headers from anywhere but this npm
+// package.
+function isCompleteNode(prefix) {
+  return isExecutable(path.join(prefix, 'bin', 'node')) && fs.existsSync(path.join(prefix, 'include', 'node', 'node_api.h'));
+}
+
+/**
+ * bin/node of the newest Node `major` (from `pkg`, default this platform's
+ * node-<platform>-<arch>), fetched on first use; see fetchBinary().
+ */
+function fetchNode(major, { pkg = `node-${process.platform}-${process.arch}`, dir } = {}) {
+  return fetchBinary({
+    pkg,
+    range: major,
+    dir,
+    bin: 'bin/node',
+    members: ['package/include', 'package/LICENSE'],
+    // OpenSSL's headers are two thirds of include/ (66 MB) and no Node-API addon needs them.
+    exclude: ['package/include/node/openssl'],
+    isComplete: isCompleteNode,
+    probe: { args: ['--version'], expect: (version) => `v${version}` },
+  });
+}
+
+module.exports = { cacheRoot, ensurePackage, fetchBinary, fetchNode, isExecutable };

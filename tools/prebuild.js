@@ -1,13 +1,14 @@
 #!/usr/bin/env node
 'use strict';
-// Builds the Node-API prebuilds that ship in the npm tarball, named as
-// node-gyp-build looks for them (one name, the one it ranks first for a
-// Node-API build):
+// Builds the Node-API prebuilds made on this machine, one folder per target,
+// in the layout tools/pack.js takes with --prebuilds (the one CI's runners
+// upload too):
 //
-//   prebuilds/linux-x64/node.napi.node     g++ (this machine)
-//   prebuilds/linux-arm64/node.napi.node   aarch64-linux-gnu-g++ (Debian's g++-aarch64-linux-gnu)
-//   prebuilds/win32-x64/node.napi.node     x86_64-w64-mingw32-g++-posix (Debian's mingw-w64)
+//   <out>/linux-x64/addcleanup.node     g++ (this machine)
+//   <out>/linux-arm64/addcleanup.node   aarch64-linux-gnu-g++ (Debian's g++-aarch64-linux-gnu)
+//   <out>/win32-x64/addcleanup.node     x86_64-w64-mingw32-g++-posix (Debian's mingw-w64)
 //
+// tools/pack.js renames them as node-gyp-build looks for them in the tarball.
 // The Linux ones are glibc builds made by node-gyp in a copy of binding.gyp
 // and native/ in a temporary folder, so the checkout's build/ (which the tests
 // load) is never touched, and stripped with their own toolchain's strip. The
@@ -16,16 +17,18 @@
 //   node tools/prebuild.js                        every target whose compiler is installed
 //   node tools/prebuild.js --target=linux-arm64   only those (comma-separated)
 //   node tools/prebuild.js --all                  every target; a missing compiler is an error
+//   node tools/prebuild.js --out=DIR              into DIR (default: prebuilds/)
 //
-// `npm pack` runs it (prepack). Under `npm publish` it behaves as with --all:
-// a published tarball never lacks a platform silently. `npm run test:runtimes`
-// (test/reliability/runtimes.js), which CI runs, tests the arm64 binary under qemu and
-// the win32 one under Wine, both taken from a packed tarball.
+// `node tools/pack.js` without --prebuilds runs it into a temporary folder.
+// `npm run test:runtimes` (test/reliability/runtimes.js), which CI runs, tests
+// the arm64 binary under qemu and the win32 one under Wine, both taken from a
+// packed tarball.
 const { execFileSync, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { commandLine } = require('./cli');
+const { compile, nodedirArgs } = require('../bin/addcleanup');
 
 const ROOT = path.join(__dirname, '..');
 const NODE_GYP = path.join(ROOT, 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
@@ -56,68 +59,74 @@ function has(command) {
   return spawnSync(command, ['--version'], { stdio: 'ignore' }).status === 0;
 }
 
-// Headers: npm's nodedir setting when npm runs us, else this Node's own prefix
-// when it ships them (no download); Node-API's headers are the same for every
-// architecture.
-function nodedir() {
-  if (process.env.npm_config_nodedir) return process.env.npm_config_nodedir;
-  const prefix = path.resolve(path.dirname(process.execPath), '..');
-  return fs.existsSync(path.join(prefix, 'include', 'node', 'node_api.h')) ? prefix : undefined;
-}
-
 /**
  * Builds the node-gyp project made of `sources` (paths relative to `from`) for
- * `target`, in a temporary copy, and copies the built .node (named after the
- * binding.gyp's target) to `out`,
+ * `target`, in a temporary copy (bin/addcleanup.js' compile(), which users'
+ * `addcleanup build` runs too), and copies the built .node to `out`,
  * stripped with the target's own strip. Also used by test/reliability/runtimes.js for
  * the arm64 copy of the test addon.
  */
 function buildFor(target, { from, sources, out }) {
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), `addcleanup-build-${target.arch}-`));
+  const tools = target.prefix
+    ? {
+        CC: `${target.prefix}gcc`,
+        CXX: `${target.prefix}g++`,
+        LINK: `${target.prefix}g++`,
+        AR: `${target.prefix}ar`,
+      }
+    : {};
+  const { file, remove } = compile({
+    files: sources.map((source) => [path.join(from, source), source]),
+    nodeGyp: [process.execPath, NODE_GYP],
+    args: [`--arch=${target.arch}`, ...nodedirArgs()],
+    env: tools,
+    // binding.gyp's require('node-addon-api') resolves from here.
+    modules: path.join(ROOT, 'node_modules'),
+  });
   try {
-    for (const source of sources) fs.cpSync(path.join(from, source), path.join(work, source), { recursive: true });
-    const tools = target.prefix
-      ? {
-          CC: `${target.prefix}gcc`,
-          CXX: `${target.prefix}g++`,
-          LINK: `${target.prefix}g++`,
-          AR: `${target.prefix}ar`,
-        }
-      : {};
-    const dir = nodedir();
-    const args = [NODE_GYP, 'rebuild', `--arch=${target.arch}`, ...(dir ? [`--nodedir=${dir}`] : [])];
-    // NODE_PATH: binding.gyp's require('node-addon-api') resolves from here.
-    const env = { ...process.env, ...tools, NODE_PATH: path.join(ROOT, 'node_modules') };
-    const run = spawnSync(process.execPath, args, { cwd: work, env, encoding: 'utf8' });
-    if (run.status !== 0) {
-      throw new Error(`node-gyp failed for ${target.platform}-${target.arch}:\n${run.stdout}\n${run.stderr}`);
-    }
     fs.mkdirSync(path.dirname(out), { recursive: true });
-    fs.copyFileSync(path.join(work, 'build', 'Release', `${gypTarget(from).target_name}.node`), out);
+    fs.copyFileSync(file, out);
     execFileSync(`${target.prefix}strip`, ['--strip-unneeded', out]);
     checkMachine(out, target);
+  } catch (error) {
+    throw new Error(`build for ${target.platform}-${target.arch} failed: ${error.message}`);
   } finally {
-    fs.rmSync(work, { recursive: true, force: true });
+    remove();
   }
 }
 
-// Throws unless `file` was built for the target's architecture: an ELF
-// file's e_machine, or a PE file's Machine field (after the "PE\0\0"
-// signature e_lfanew points at).
+// Throws unless `file` was built for the target's architecture.
 function checkMachine(file, target) {
-  const machine = machineOf(file);
-  if (machine !== target.arch) throw new Error(`${file} was built for ${machine}, not ${target.arch}`);
+  const { arch } = describeBinary(file);
+  if (arch !== target.arch) throw new Error(`${file} was built for ${arch}, not ${target.arch}`);
 }
 
-function machineOf(file) {
+/**
+ * What a compiled addon is, from its header: { format, arch } with format
+ * 'ELF', 'PE' or 'Mach-O' (undefined for anything else). The architecture
+ * is an ELF file's e_machine, a PE file's Machine field (after the "PE\0\0"
+ * signature e_lfanew points at), or a Mach-O file's cputype (thin files).
+ */
+function describeBinary(file) {
   const bytes = fs.readFileSync(file);
+  if (bytes.length < 64) return { format: undefined, arch: undefined };
   if (bytes.toString('latin1', 0, 2) === 'MZ') {
     const pe = bytes.readUInt32LE(0x3c);
     const machines = { 0x8664: 'x64', 0xaa64: 'arm64' };
-    return machines[bytes.readUInt16LE(pe + 4)] ?? `PE machine 0x${bytes.readUInt16LE(pe + 4).toString(16)}`;
+    const machine = bytes.readUInt16LE(pe + 4);
+    return { format: 'PE', arch: machines[machine] ?? `PE machine 0x${machine.toString(16)}` };
   }
-  const machines = { 0x3e: 'x64', 0xb7: 'arm64' };
-  return machines[bytes.readUInt16LE(18)] ?? `e_machine 0x${bytes.readUInt16LE(18).toString(16)}`;
+  if (bytes.toString('latin1', 0, 4) === '\x7fELF') {
+    const machines = { 0x3e: 'x64', 0xb7: 'arm64' };
+    const machine = bytes.readUInt16LE(18);
+    return { format: 'ELF', arch: machines[machine] ?? `e_machine 0x${machine.toString(16)}` };
+  }
+  if (bytes.readUInt32LE(0) === 0xfeedfacf) {
+    const cpus = { 0x01000007: 'x64', 0x0100000c: 'arm64' };
+    const cpu = bytes.readUInt32LE(4);
+    return { format: 'Mach-O', arch: cpus[cpu] ?? `cputype 0x${cpu.toString(16)}` };
+  }
+  return { format: undefined, arch: undefined };
 }
 
 // The first target of a binding.gyp (JSON once its # comments are gone).
@@ -173,49 +182,62 @@ function nodeApiHeaders() {
   return prefix;
 }
 
-function build(target) {
-  const out = path.join(ROOT, 'prebuilds', `${target.platform}-${target.arch}`);
+function build(target, outDir) {
+  const out = path.join(outDir, `${target.platform}-${target.arch}`);
   fs.rmSync(out, { recursive: true, force: true });
-  const file = path.join(out, 'node.napi.node');
+  const file = path.join(out, 'addcleanup.node');
   if (target.platform === 'win32') buildMingw(target, { from: ROOT, out: file });
   else buildFor(target, { from: ROOT, sources: ['binding.gyp', 'native'], out: file });
-  console.log(`prebuild: ${path.relative(ROOT, file)} (${fs.statSync(file).size} bytes, ${target.platform}-${target.arch})`);
+  console.log(`prebuild: ${file} (${fs.statSync(file).size} bytes, ${target.platform}-${target.arch})`);
 }
 
-const USAGE = [
-  'usage: node tools/prebuild.js [--target=linux-x64,linux-arm64,win32-x64] [--all]',
-  '  --target  only these targets (a missing compiler is then an error)',
-  '  --all     every target; a missing compiler is an error (the default under npm publish)',
-].join('\n');
+const name = (t) => `${t.platform}-${t.arch}`;
 
-function main() {
-  const { values } = commandLine({
-    name: 'prebuild',
-    usage: USAGE,
-    options: { target: { type: 'string' }, all: { type: 'boolean' } },
-  });
-  const all = values.all || process.env.npm_command === 'publish';
-  const name = (t) => `${t.platform}-${t.arch}`;
-  const wanted = values.target ? values.target.split(',') : TARGETS.map(name);
-  for (const w of wanted) {
+/**
+ * Builds `targets` (names, default all) into `out`; without `all`, a target
+ * whose compiler is not installed is skipped with a message. Returns the
+ * names built.
+ */
+function buildPrebuilds({ out, targets = TARGETS.map(name), all = false }) {
+  for (const w of targets) {
     if (!TARGETS.some((t) => name(t) === w)) throw new Error(`prebuild: no target "${w}" (${TARGETS.map(name).join(', ')})`);
   }
   // The toolchains are named for an x64 Linux host (whichever Node runs this
   // script: an emulated arm64 one runs it too); each binary's header is
   // checked against its target after the build.
   if (process.platform !== 'linux') throw new Error(`prebuild: the prebuilds are made on Linux (this is ${process.platform})`);
-  for (const target of TARGETS.filter((t) => wanted.includes(name(t)))) {
+  const built = [];
+  for (const target of TARGETS.filter((t) => targets.includes(name(t)))) {
     if (!has(compilerOf(target))) {
       const message = `${compilerOf(target)} is not installed (Debian: apt-get install ${target.apt})`;
-      if (all || values.target) throw new Error(`prebuild: cannot build ${target.platform}-${target.arch}: ${message}`);
-      console.log(`prebuild: skipped ${target.platform}-${target.arch}: ${message}`);
+      if (all) throw new Error(`prebuild: cannot build ${name(target)}: ${message}`);
+      console.log(`prebuild: skipped ${name(target)}: ${message}`);
       continue;
     }
-    build(target);
+    build(target, out);
+    built.push(name(target));
   }
+  return built;
 }
 
-module.exports = { TARGETS, buildFor, buildMingw, compilerOf, has };
+const USAGE = [
+  'usage: node tools/prebuild.js [--target=linux-x64,linux-arm64,win32-x64] [--all] [--out=DIR]',
+  '  --target  only these targets (a missing compiler is then an error)',
+  '  --all     every target; a missing compiler is an error',
+  '  --out     the folder to write <platform>-<arch>/addcleanup.node into (default: prebuilds/)',
+].join('\n');
+
+function main() {
+  const { values } = commandLine({
+    name: 'prebuild',
+    usage: USAGE,
+    options: { target: { type: 'string' }, all: { type: 'boolean' }, out: { type: 'string' } },
+  });
+  const out = path.resolve(values.out ?? path.join(ROOT, 'prebuilds'));
+  buildPrebuilds({ out, targets: values.target?.split(','), all: values.all || values.target !== undefined });
+}
+
+module.exports = { TARGETS, buildFor, buildMingw, buildPrebuilds, compilerOf, describeBinary, has };
 
 if (require.main === module) {
   try {

@@ -33,7 +33,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const semver = require('semver');
-const { cacheRoot, fetchBinary, isExecutable } = require('../../tools/npm-binaries');
+const { cacheRoot, fetchNode } = require('../../tools/npm-binaries');
 
 const ROOT = path.join(__dirname, '..', '..');
 const ADDON = path.join(ROOT, 'build', 'Release', 'addcleanup.node');
@@ -136,29 +136,6 @@ function packageName() {
   return `node-${process.platform}-${process.arch}`;
 }
 
-// bin/node plus include/node: with its headers the cached Node is a valid
-// --nodedir, so that a native test addon built on demand under it (see
-// tools/build-test-addon.js) never makes node-gyp download headers from
-// anywhere but this npm package.
-function isComplete(prefix) {
-  return isExecutable(path.join(prefix, 'bin', 'node')) && fs.existsSync(path.join(prefix, 'include', 'node', 'node_api.h'));
-}
-
-// bin/node of the newest Node `major`, fetched on first use.
-function fetchNode(pkg, major, dir) {
-  return fetchBinary({
-    pkg,
-    range: major,
-    dir,
-    bin: 'bin/node',
-    members: ['package/include', 'package/LICENSE'],
-    // OpenSSL's headers are two thirds of include/ (66 MB) and no Node-API addon needs them.
-    exclude: ['package/include/node/openssl'],
-    isComplete,
-    probe: { args: ['--version'], expect: (version) => `v${version}` },
-  });
-}
-
 function runSuite(target, opts, workDir) {
   return runMocha({
     label: `node-${target.label}`,
@@ -250,7 +227,7 @@ function resolveTargets(majors) {
     }
     let fetched;
     try {
-      fetched = fetchNode(pkg, major, dir);
+      fetched = fetchNode(major, { pkg, dir });
     } catch (error) {
       fail(`could not get Node ${major} from the npm registry (${pkg}@${major}):\n${error.message}`);
     }

