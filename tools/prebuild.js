@@ -16,6 +16,11 @@
 //   node tools/prebuild.js                        every target whose compiler is installed
 //   node tools/prebuild.js --target=linux-arm64   only those (comma-separated)
 //   node tools/prebuild.js --all                  every target; a missing compiler is an error
+//   node tools/prebuild.js --native --out=FILE    this machine's own platform and architecture,
+//                                                 with node-gyp and the local toolchain (g++, clang
+//                                                 or MSVC), stripped, written to FILE; what the
+//                                                 release workflow runs on each runner
+//                                                 (.github/workflows/ci.yml)
 //
 // `npm pack` runs it (prepack). Under `npm publish` it behaves as with --all:
 // a published tarball never lacks a platform silently. `npm run test:runtimes`
@@ -94,16 +99,23 @@ function buildFor(target, { from, sources, out }) {
     }
     fs.mkdirSync(path.dirname(out), { recursive: true });
     fs.copyFileSync(path.join(work, 'build', 'Release', `${gypTarget(from).target_name}.node`), out);
-    execFileSync(`${target.prefix}strip`, ['--strip-unneeded', out]);
+    strip(out, target);
     checkMachine(out, target);
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }
 }
 
+// The symbols a loader never needs go; MSVC already keeps them apart, in
+// the .pdb beside the DLL, so a Windows build is left as it is.
+function strip(file, target) {
+  if (target.platform === 'linux') execFileSync(`${target.prefix}strip`, ['--strip-unneeded', file]);
+  else if (target.platform === 'darwin') execFileSync('strip', ['-x', file]);
+}
+
 // Throws unless `file` was built for the target's architecture: an ELF
-// file's e_machine, or a PE file's Machine field (after the "PE\0\0"
-// signature e_lfanew points at).
+// file's e_machine, a PE file's Machine field (after the "PE\0\0"
+// signature e_lfanew points at), or a 64-bit Mach-O file's cputype.
 function checkMachine(file, target) {
   const machine = machineOf(file);
   if (machine !== target.arch) throw new Error(`${file} was built for ${machine}, not ${target.arch}`);
@@ -115,6 +127,10 @@ function machineOf(file) {
     const pe = bytes.readUInt32LE(0x3c);
     const machines = { 0x8664: 'x64', 0xaa64: 'arm64' };
     return machines[bytes.readUInt16LE(pe + 4)] ?? `PE machine 0x${bytes.readUInt16LE(pe + 4).toString(16)}`;
+  }
+  if (bytes.readUInt32LE(0) === 0xfeedfacf) {
+    const cpus = { 0x01000007: 'x64', 0x0100000c: 'arm64' };
+    return cpus[bytes.readUInt32LE(4)] ?? `Mach-O cputype 0x${bytes.readUInt32LE(4).toString(16)}`;
   }
   const machines = { 0x3e: 'x64', 0xb7: 'arm64' };
   return machines[bytes.readUInt16LE(18)] ?? `e_machine 0x${bytes.readUInt16LE(18).toString(16)}`;
@@ -184,16 +200,33 @@ function build(target) {
 
 const USAGE = [
   'usage: node tools/prebuild.js [--target=linux-x64,linux-arm64,win32-x64] [--all]',
+  '       node tools/prebuild.js --native --out=FILE',
   '  --target  only these targets (a missing compiler is then an error)',
   '  --all     every target; a missing compiler is an error (the default under npm publish)',
+  "  --native  this machine's own platform and architecture, with its own toolchain, to FILE",
 ].join('\n');
 
+// On a runner of the release workflow: the platform this Node runs on, built
+// by node-gyp with whatever toolchain it finds there. The file's name is the
+// caller's: only it knows the tags (musl) node-gyp-build must see.
+function buildNative(out) {
+  const target = { platform: process.platform, arch: process.arch, prefix: '' };
+  buildFor(target, { from: ROOT, sources: ['binding.gyp', 'native'], out });
+  console.log(`prebuild: ${out} (${fs.statSync(out).size} bytes, ${target.platform}-${target.arch}, built here)`);
+}
+
 function main() {
-  const { values } = commandLine({
+  const { values, fail } = commandLine({
     name: 'prebuild',
     usage: USAGE,
-    options: { target: { type: 'string' }, all: { type: 'boolean' } },
+    options: { target: { type: 'string' }, all: { type: 'boolean' }, native: { type: 'boolean' }, out: { type: 'string' } },
   });
+  if (values.native) {
+    if (values.target || values.all || !values.out) fail('--native needs --out=FILE, and no --target or --all');
+    buildNative(path.resolve(values.out));
+    return;
+  }
+  if (values.out) fail('--out goes with --native');
   const all = values.all || process.env.npm_command === 'publish';
   const name = (t) => `${t.platform}-${t.arch}`;
   const wanted = values.target ? values.target.split(',') : TARGETS.map(name);
