@@ -16,11 +16,12 @@
 //   node tools/prebuild.js                        every target whose compiler is installed
 //   node tools/prebuild.js --target=linux-arm64   only those (comma-separated)
 //   node tools/prebuild.js --all                  every target; a missing compiler is an error
-//   node tools/prebuild.js --native --out=FILE    this machine's own platform and architecture,
+//   node tools/prebuild.js --native --out=DIR     this machine's own platform and architecture,
 //                                                 with node-gyp and the local toolchain (g++, clang
-//                                                 or MSVC), stripped, written to FILE; what the
-//                                                 release workflow runs on each runner
-//                                                 (.github/workflows/ci.yml)
+//                                                 or MSVC), stripped, written to
+//                                                 DIR/<platform>-<arch>[-musl]/addcleanup.node (the
+//                                                 layout tools/pack.js reads); what the release
+//                                                 workflow runs on each runner (.github/workflows/ci.yml)
 //
 // `npm pack` runs it (prepack). Under `npm publish` it behaves as with --all:
 // a published tarball never lacks a platform silently. `npm run test:runtimes`
@@ -200,19 +201,22 @@ function build(target) {
 
 const USAGE = [
   'usage: node tools/prebuild.js [--target=linux-x64,linux-arm64,win32-x64] [--all]',
-  '       node tools/prebuild.js --native --out=FILE',
+  '       node tools/prebuild.js --native --out=DIR',
   '  --target  only these targets (a missing compiler is then an error)',
   '  --all     every target; a missing compiler is an error (the default under npm publish)',
-  "  --native  this machine's own platform and architecture, with its own toolchain, to FILE",
+  "  --native  this machine's own platform and architecture, with its own toolchain, into",
+  '            DIR/<platform>-<arch>[-musl]/addcleanup.node',
 ].join('\n');
 
 // On a runner of the release workflow: the platform this Node runs on, built
-// by node-gyp with whatever toolchain it finds there. The file's name is the
-// caller's: only it knows the tags (musl) node-gyp-build must see.
-function buildNative(out) {
+// by node-gyp with whatever toolchain it finds there, in the folder
+// tools/pack.js takes it from. A Node without a glibc version is a musl one.
+function buildNative(dir) {
   const target = { platform: process.platform, arch: process.arch, prefix: '' };
+  const musl = target.platform === 'linux' && !process.report.getReport().header.glibcVersionRuntime;
+  const out = path.join(dir, `${target.platform}-${target.arch}${musl ? '-musl' : ''}`, 'addcleanup.node');
   buildFor(target, { from: ROOT, sources: ['binding.gyp', 'native'], out });
-  console.log(`prebuild: ${out} (${fs.statSync(out).size} bytes, ${target.platform}-${target.arch}, built here)`);
+  console.log(`prebuild: ${out} (${fs.statSync(out).size} bytes, built here)`);
 }
 
 function main() {
@@ -222,7 +226,7 @@ function main() {
     options: { target: { type: 'string' }, all: { type: 'boolean' }, native: { type: 'boolean' }, out: { type: 'string' } },
   });
   if (values.native) {
-    if (values.target || values.all || !values.out) fail('--native needs --out=FILE, and no --target or --all');
+    if (values.target || values.all || !values.out) fail('--native needs --out=DIR, and no --target or --all');
     buildNative(path.resolve(values.out));
     return;
   }
