@@ -18,6 +18,12 @@
 //   node tools/prebuild.js --target=linux-arm64   only those (comma-separated)
 //   node tools/prebuild.js --all                  every target; a missing compiler is an error
 //   node tools/prebuild.js --out=DIR              into DIR (default: prebuilds/)
+//   node tools/prebuild.js --native --out=DIR     this machine's own platform and architecture,
+//                                                 with node-gyp and the local toolchain (g++, clang
+//                                                 or MSVC), stripped, written to
+//                                                 DIR/<platform>-<arch>[-musl]/addcleanup.node (the
+//                                                 layout tools/pack.js reads); what the release
+//                                                 workflow runs on each runner (.github/workflows/ci.yml)
 //
 // `node tools/pack.js` without --prebuilds runs it into a temporary folder.
 // `npm run test:runtimes` (test/reliability/runtimes.js), which CI runs, tests
@@ -86,13 +92,20 @@ function buildFor(target, { from, sources, out }) {
   try {
     fs.mkdirSync(path.dirname(out), { recursive: true });
     fs.copyFileSync(file, out);
-    execFileSync(`${target.prefix}strip`, ['--strip-unneeded', out]);
+    strip(out, target);
     checkMachine(out, target);
   } catch (error) {
     throw new Error(`build for ${target.platform}-${target.arch} failed: ${error.message}`);
   } finally {
     remove();
   }
+}
+
+// The symbols a loader never needs go; MSVC already keeps them apart, in
+// the .pdb beside the DLL, so a Windows build is left as it is.
+function strip(file, target) {
+  if (target.platform === 'linux') execFileSync(`${target.prefix}strip`, ['--strip-unneeded', file]);
+  else if (target.platform === 'darwin') execFileSync('strip', ['-x', file]);
 }
 
 // Throws unless `file` was built for the target's architecture.
@@ -225,15 +238,33 @@ const USAGE = [
   '  --target  only these targets (a missing compiler is then an error)',
   '  --all     every target; a missing compiler is an error',
   '  --out     the folder to write <platform>-<arch>/addcleanup.node into (default: prebuilds/)',
+  "  --native  this machine's own platform and architecture, with its own toolchain, into",
+  '            OUT/<platform>-<arch>[-musl]/addcleanup.node',
 ].join('\n');
+
+// On a runner of the release workflow: the platform this Node runs on, built
+// by node-gyp with whatever toolchain it finds there, in the folder
+// tools/pack.js takes it from. A Node without a glibc version is a musl one.
+function buildNative(dir) {
+  const target = { platform: process.platform, arch: process.arch, prefix: '' };
+  const musl = target.platform === 'linux' && !process.report.getReport().header.glibcVersionRuntime;
+  const out = path.join(dir, `${target.platform}-${target.arch}${musl ? '-musl' : ''}`, 'addcleanup.node');
+  buildFor(target, { from: ROOT, sources: ['binding.gyp', 'native'], out });
+  console.log(`prebuild: ${out} (${fs.statSync(out).size} bytes, built here)`);
+}
 
 function main() {
   const { values } = commandLine({
     name: 'prebuild',
     usage: USAGE,
-    options: { target: { type: 'string' }, all: { type: 'boolean' }, out: { type: 'string' } },
+    options: { target: { type: 'string' }, all: { type: 'boolean' }, out: { type: 'string' }, native: { type: 'boolean' } },
   });
   const out = path.resolve(values.out ?? path.join(ROOT, 'prebuilds'));
+  if (values.native) {
+    if (values.target !== undefined || values.all) throw new Error('prebuild: --native takes no --target or --all');
+    buildNative(out);
+    return;
+  }
   buildPrebuilds({ out, targets: values.target?.split(','), all: values.all || values.target !== undefined });
 }
 
