@@ -17,21 +17,37 @@ const path = require('node:path');
 
 const ROOT = path.join(__dirname, '..');
 
+// The package through its public API only, with `env` set before it loads.
+// Each child is a fresh process, so setting a variable before the first
+// require is what a user's environment would do.
+function publicApi(env = {}) {
+  return () => {
+    Object.assign(process.env, env);
+    const { addCleanup, cleanupStats } = require(ROOT);
+    return (onCleanup) => ({
+      register: (obj, arg) => addCleanup(obj, onCleanup, arg),
+      stop: (handle) => handle.stop(),
+      // stop() leaves the deletion of its native references to the next
+      // loop turn; cleanupStats() does it at once (it needs exact counts).
+      finishStops: () => cleanupStats(),
+    });
+  };
+}
+
 const IMPLS = {
-  // The package under test, through its public API only.
+  // The package under test, on the native engine.
   addcleanup: {
     label: 'addcleanup',
     hasStop: true,
-    load() {
-      const { addCleanup, cleanupStats } = require(ROOT);
-      return (onCleanup) => ({
-        register: (obj, arg) => addCleanup(obj, onCleanup, arg),
-        stop: (handle) => handle.stop(),
-        // stop() leaves the deletion of its native references to the next
-        // loop turn; cleanupStats() does it at once (it needs exact counts).
-        finishStops: () => cleanupStats(),
-      });
-    },
+    load: publicApi({ ADDCLEANUP_ENGINE: 'native' }),
+  },
+
+  // The package on its JS engine (FinalizationRegistry), what users get
+  // where no prebuilt binary matches and none was built.
+  'addcleanup-js': {
+    label: 'addcleanup JS engine',
+    hasStop: true,
+    load: publicApi({ ADDCLEANUP_ENGINE: 'js' }),
   },
 
   // The anchor: what Go's Stop needs from FinalizationRegistry. The token is a
@@ -140,23 +156,11 @@ const IMPLS = {
 
   // The package in debug mode (ADDCLEANUP_DEBUG=1): the cost of its checks.
   // Not in the default run; ask for it with --impls=addcleanup,addcleanup-debug.
-  // Each child is a fresh process, so setting the variable before the first
-  // require is what a user's environment would do.
   'addcleanup-debug': {
     label: 'addcleanup debug',
     hasStop: true,
     optional: true,
-    load() {
-      process.env.ADDCLEANUP_DEBUG = '1';
-      const { addCleanup, cleanupStats } = require(ROOT);
-      return (onCleanup) => ({
-        register: (obj, arg) => addCleanup(obj, onCleanup, arg),
-        stop: (handle) => handle.stop(),
-        // stop() leaves the deletion of its native references to the next
-        // loop turn; cleanupStats() does it at once (it needs exact counts).
-        finishStops: () => cleanupStats(),
-      });
-    },
+    load: publicApi({ ADDCLEANUP_ENGINE: 'native', ADDCLEANUP_DEBUG: '1' }),
   },
 };
 

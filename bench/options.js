@@ -5,7 +5,7 @@
 //   --n=100000,1000000    the N values (1e5 notation accepted)
 //   --rounds=3            rounds per N (at least 3 for meaningful medians)
 //   --quick               smoke test: N=10000, short waits
-//   --impls=a,b           subset of addcleanup,fr-token,fr-plain,napi-ref,weak-napi,addcleanup-traced,addcleanup-debug
+//   --impls=a,b           subset of addcleanup,addcleanup-js,fr-token,fr-plain,napi-ref,weak-napi,addcleanup-traced,addcleanup-debug
 //   --experiments=a,b     subset of register,memory,delivery,gcpause,stop,churn,steady
 //   --timeout=30          seconds to wait for a delivery before "incomplete"
 //   --churn-wait=2        seconds to wait, without gc(), after the churn loop

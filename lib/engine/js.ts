@@ -93,15 +93,13 @@ export function createJsEngine(): Engine {
 
   const registry = new Registry<Token>(onCollected);
 
-  function newSlot(): number {
-    const slot = tokens.length;
-    if (slot >= 2 ** 32 - 1) throw new RangeError('addcleanup: too many registrations');
-    if (slot === states.length) {
+  // A new slot, and its token, for good.
+  function addSlot(token: Token): void {
+    if (token.slot === states.length) {
       states = grown(states, (n) => new Uint8Array(n));
       generations = grown(generations, (n) => new Uint32Array(n));
     }
-    tokens.push({ slot });
-    return slot;
+    tokens.push(token);
   }
 
   function freeSlot(slot: number): void {
@@ -225,19 +223,22 @@ export function createJsEngine(): Engine {
     },
 
     register(target: object): number {
-      const slot = freeCount > 0 ? free[freeCount - 1] : newSlot();
-      const token = tokens[slot];
-      // Throws (a TypeError) for a target that cannot be watched, before the
-      // slot is taken.
+      // The last freed slot, or a new one; taken only once the registry has
+      // accepted the target (it throws a TypeError for one it cannot watch).
+      const reuse = freeCount > 0;
+      const slot = reuse ? free[freeCount - 1] : tokens.length;
+      if (slot >= 2 ** 32 - 1) throw new RangeError('addcleanup: too many registrations');
+      const token = reuse ? tokens[slot] : { slot };
       registryRegister.call(registry, target, token, token);
-      if (freeCount > 0 && free[freeCount - 1] === slot) freeCount--;
+      if (reuse) freeCount--;
+      else addSlot(token);
       states[slot] = PENDING;
       pending++;
       return generations[slot] * SLOT_SPAN + slot;
     },
 
     stop(id: number): boolean {
-      if (typeof id !== 'number' || !(id >= 0) || id >= 2 ** 53) return false;
+      if (!Number.isSafeInteger(id) || id < 0) return false;
       const slot = id % SLOT_SPAN;
       if (slot >= tokens.length || states[slot] !== PENDING) return false;
       if (generations[slot] !== (id - slot) / SLOT_SPAN) return false;

