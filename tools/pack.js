@@ -29,8 +29,10 @@
 // name with a third part is never picked) and node.napi.node, with the libc
 // tag on Linux: node.napi.glibc.node, node.napi.musl.node (node-gyp-build
 // skips a file whose tag is not this system's C library). Without
-// --prebuilds, the ones tools/prebuild.js builds on this machine (linux-x64,
-// linux-arm64, win32-x64 when their compilers are installed).
+// --prebuilds, the ones tools/prebuild.js builds on this machine: on the
+// x64 Linux build host linux-x64, linux-arm64 and win32-x64 (when their
+// compilers are installed), elsewhere this machine's own (prebuild.js
+// --native), so that the tarball test runs on every CI runner.
 //
 // --out DIR: where addcleanup-<version>.tgz is written (default: the current
 // folder). The last line printed is npm's report of the tarball, as JSON.
@@ -43,7 +45,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { commandLine } = require('./cli');
-const { buildPrebuilds, describeBinary } = require('./prebuild');
+const { buildNative, buildPrebuilds, describeBinary, isBuildHost } = require('./prebuild');
 
 const ROOT = path.join(__dirname, '..');
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
@@ -165,7 +167,10 @@ function pack({ prebuildsDir, out = process.cwd() } = {}) {
     let dir = prebuildsDir;
     if (dir === undefined) {
       dir = path.join(work, 'prebuilds');
-      buildPrebuilds({ out: dir });
+      // The cross-building host makes every target it has a compiler for;
+      // any other (a developer's Mac, a CI runner) its own prebuild only.
+      if (isBuildHost()) buildPrebuilds({ out: dir });
+      else buildNative(dir);
     }
     const prebuilds = readPrebuilds(path.resolve(dir));
     const stage = path.join(work, 'package');

@@ -242,13 +242,28 @@ const USAGE = [
   '            OUT/<platform>-<arch>[-musl]/addcleanup.node',
 ].join('\n');
 
+// This machine's prebuild folder: <platform>-<arch>, with -musl on a musl
+// Linux (a Node without a glibc version).
+function hostFolder() {
+  const musl = process.platform === 'linux' && !process.report.getReport().header.glibcVersionRuntime;
+  return `${process.platform}-${process.arch}${musl ? '-musl' : ''}`;
+}
+
+// The cross-building host of TARGETS: glibc Linux whose g++ makes x64 code
+// (the toolchains are named for it). An arm64 Node emulated by qemu on such a
+// host is one too; a real arm64 runner, a Mac or Alpine is not.
+function isBuildHost() {
+  if (hostFolder() !== `linux-${process.arch}`) return false;
+  const gcc = spawnSync('g++', ['-dumpmachine'], { encoding: 'utf8' });
+  return gcc.status === 0 && gcc.stdout.startsWith('x86_64-');
+}
+
 // On a runner of the release workflow: the platform this Node runs on, built
 // by node-gyp with whatever toolchain it finds there, in the folder
-// tools/pack.js takes it from. A Node without a glibc version is a musl one.
+// tools/pack.js takes it from.
 function buildNative(dir) {
   const target = { platform: process.platform, arch: process.arch, prefix: '' };
-  const musl = target.platform === 'linux' && !process.report.getReport().header.glibcVersionRuntime;
-  const out = path.join(dir, `${target.platform}-${target.arch}${musl ? '-musl' : ''}`, 'addcleanup.node');
+  const out = path.join(dir, hostFolder(), 'addcleanup.node');
   buildFor(target, { from: ROOT, sources: ['binding.gyp', 'native'], out });
   console.log(`prebuild: ${out} (${fs.statSync(out).size} bytes, built here)`);
 }
@@ -268,7 +283,7 @@ function main() {
   buildPrebuilds({ out, targets: values.target?.split(','), all: values.all || values.target !== undefined });
 }
 
-module.exports = { TARGETS, buildFor, buildMingw, buildPrebuilds, compilerOf, describeBinary, has };
+module.exports = { TARGETS, buildFor, buildMingw, buildNative, buildPrebuilds, compilerOf, describeBinary, has, hostFolder, isBuildHost };
 
 if (require.main === module) {
   try {

@@ -43,7 +43,7 @@ export interface Engine {
   /**
    * Every registration still watching a live object: its slot, and what
    * locates its object for checkCleanups(): the object itself (native), or
-   * the FinalizationRegistry cell's held value (js), per `liveKind`.
+   * the unregister token of its FinalizationRegistry cell (js), per `liveKind`.
    */
   live(): [number[], object[]];
   /** What the objects of live() are: the watched objects, or cell holdings. */
