@@ -11,24 +11,26 @@ const { runNode, parseResult, assertCleanExit } = require('./helpers');
 
 const ROOT = path.join(__dirname, '..');
 
-// The probe: loads the package at argv[1] (after recording warnings), runs
-// one cleanup through collect(), and reports the engine, the warnings and
-// whether an addon was loaded; or the error's code and message.
+// The probe: loads the package in `dir` (after recording warnings), runs one
+// cleanup through collect(), and reports the engine, the warnings and
+// whether an addon was loaded; or the error's code and message. A file, not
+// an -e script: Deno has no dynamic import() in one.
 const PROBE = `
+const DIR = process.env.PROBE_DIR;
 const warnings = [];
 process.on('warning', (w) => warnings.push({ code: w.code, name: w.name, message: w.message }));
 (async () => {
   let api;
   try {
-    api = require(process.argv[1]);
+    api = require(DIR);
   } catch (error) {
     console.log('RESULT ' + JSON.stringify({ code: error.code, message: error.message }));
     return;
   }
-  const esm = await import(require('node:url').pathToFileURL(require.resolve(process.argv[1])).href);
+  const esm = await import(require('node:url').pathToFileURL(require.resolve(DIR)).href);
   let ran = 0;
   (() => { api.addCleanup({}, () => { ran++; }, 0); })();
-  const collected = await require(process.argv[1] + '/testing').collect();
+  const collected = await require(require('node:path').join(DIR, 'dist', 'testing.js')).collect();
   await new Promise((resolve) => setImmediate(resolve)); // warnings are emitted on a tick
   const addons = Object.keys(require.cache).filter((f) => f.endsWith('.node'));
   console.log('RESULT ' + JSON.stringify({ engine: api.engine, esmEngine: esm.engine, ran, collected, warnings, addons }));
@@ -37,8 +39,11 @@ process.on('warning', (w) => warnings.push({ code: w.code, name: w.name, message
 // A copy of the package as a user without a prebuild gets it: dist/ and the
 // manifest, node_modules linked (for node-gyp-build), no build/ or prebuilds/.
 let bare;
+let probeFile;
 before(function () {
   bare = fs.mkdtempSync(path.join(os.tmpdir(), 'addcleanup-bare-'));
+  probeFile = path.join(bare, 'probe.js');
+  fs.writeFileSync(probeFile, PROBE);
   fs.cpSync(path.join(ROOT, 'dist'), path.join(bare, 'dist'), { recursive: true });
   fs.cpSync(path.join(ROOT, 'testing'), path.join(bare, 'testing'), { recursive: true });
   fs.copyFileSync(path.join(ROOT, 'package.json'), path.join(bare, 'package.json'));
@@ -49,8 +54,8 @@ after(function () {
 });
 
 function probe(dir, env = {}) {
-  return runNode(['-e', PROBE, dir], {
-    env: { ADDCLEANUP_ENGINE: undefined, ADDCLEANUP_NATIVE_PATH: undefined, ...env },
+  return runNode([probeFile], {
+    env: { ADDCLEANUP_ENGINE: undefined, ADDCLEANUP_NATIVE_PATH: undefined, PROBE_DIR: dir, ...env },
     exposeGc: false,
   });
 }
