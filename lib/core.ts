@@ -15,13 +15,26 @@ import { setImmediate as scheduleTurn } from 'node:timers';
 import { engine as binding } from './engine/index';
 import type { CleanupStats } from './types';
 import * as debug from './debug';
-import { counters, fatal, run, runTraced, setSettledHook, traced, type AnyCleanup } from './run';
-import { flushReap, newPage } from './stop';
+import { counters, fatal, run, runExplicit, runTraced, setSettledHook, traced, type AnyCleanup } from './run';
+import { flushReap, newPage, takeRegistration } from './stop';
 import { argOf, argPages, cleanupOf, cleanupPages, remember, slotOf, stacks, take, takenArg } from './tables';
 
 export { stopRegistration } from './stop';
 export { newEpoch, runningSince } from './run';
 export { engineName } from './engine/index';
+
+/**
+ * The handle's `[Symbol.dispose]()` (async: false) and
+ * `[Symbol.asyncDispose]()` (async: true): if the registration `id` is still
+ * pending, cancels it as stop() does and runs its cleanup now (lib/run.ts
+ * runExplicit); otherwise does nothing (undefined, or a promise of it).
+ */
+export function disposeRegistration(id: number, async: boolean): Promise<undefined> | undefined {
+  const cleanup = id < 0 ? undefined : takeRegistration(id);
+  const arg = takenArg();
+  if (cleanup === undefined) return async ? Promise.resolve(undefined) : undefined;
+  return runExplicit(cleanup, arg, async);
+}
 
 /** Registers `ptr`; returns the registration's id. `stack`: debug mode's record. */
 export function register(ptr: object, cleanup: AnyCleanup, arg: unknown, stack?: string): number {

@@ -2,7 +2,16 @@
 // (drainCleanups, cleanupStats, checkCleanups), and which engine runs them.
 // Below it: lib/core.ts, the layer both engines share, then the engine
 // (lib/engine/: the native addon, or FinalizationRegistry).
-import { engineName, idle, liveRegistrations, register, stats, stopRegistration, waitUntil } from './core';
+import {
+  disposeRegistration,
+  engineName,
+  idle,
+  liveRegistrations,
+  register,
+  stats,
+  stopRegistration,
+  waitUntil,
+} from './core';
 import type * as Check from './check/index';
 import * as debug from './debug';
 import type { EngineName } from './engine/index';
@@ -42,9 +51,15 @@ export const engine: EngineName = engineName;
 let createCleanup: (id: number) => Cleanup;
 const CONSTRUCT = Symbol('Cleanup');
 
+// Node 20.3 (the oldest that package.json allows) predates Symbol.dispose;
+// from 20.4 on, Node's own are these registered symbols.
+const DISPOSE: typeof Symbol.dispose = Symbol.dispose ?? Symbol.for('nodejs.dispose');
+const ASYNC_DISPOSE: typeof Symbol.asyncDispose = Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose');
+
 /**
- * A handle to one registration made by {@link addCleanup}. Its only method is
- * {@link Cleanup.stop}.
+ * A handle to one registration made by {@link addCleanup}: {@link Cleanup.stop}
+ * cancels it, and `[Symbol.dispose]()` / `[Symbol.asyncDispose]()` run it now
+ * (so `using`, `await using` and `DisposableStack` release its resource).
  *
  * The handle does not keep the watched object alive: it holds only a number.
  * Dropping the handle does not cancel the cleanup.
@@ -58,7 +73,7 @@ const CONSTRUCT = Symbol('Cleanup');
  * handle instanceof Cleanup; // true
  * ```
  */
-export class Cleanup {
+export class Cleanup implements Disposable, AsyncDisposable {
   #id: number;
 
   private constructor(token: symbol, id: number) {
@@ -99,6 +114,61 @@ export class Cleanup {
     // becomes stoppable again, so later calls need not reach the binding.
     this.#id = -1;
     return stopRegistration(id);
+  }
+
+  /**
+   * Runs the cleanup now, if the registration is still pending: cancels it
+   * as {@link Cleanup.stop} does and calls `cleanup(arg)` synchronously,
+   * once, with `this` undefined. From then on the collector cannot run it,
+   * `stop()` returns `false`, and the package holds neither `cleanup` nor
+   * `arg`.
+   *
+   * Otherwise (stopped, already queued by the collector or run, already
+   * disposed) it does nothing: as for `stop()`, once the collector has
+   * queued the cleanup, that run is the one that happens.
+   *
+   * A cleanup that throws throws to this call's caller (not to
+   * `'uncaughtException'`), and counts in {@link cleanupStats} as executed
+   * and failed. An async cleanup counts as `running` until its promise
+   * settles ({@link drainCleanups} waits for it), and its rejection is
+   * reported as the collector's runs' are, as an unhandled rejection; use
+   * `[Symbol.asyncDispose]()` to receive it.
+   *
+   * @example
+   * ```ts
+   * class LogFile {
+   *   readonly fd = fs.openSync(path, 'a');
+   *   readonly #cleanup = addCleanup(this, (fd) => fs.closeSync(fd), this.fd);
+   *   close(): void {
+   *     this.#cleanup[Symbol.dispose](); // closes the fd now, once
+   *   }
+   * }
+   * ```
+   */
+  [DISPOSE](): void {
+    const id = this.#id;
+    this.#id = -1;
+    // `void`: a sync disposal returns nothing (see runExplicit()).
+    void disposeRegistration(id, false);
+  }
+
+  /**
+   * As `[Symbol.dispose]()`, for `await using` and `AsyncDisposableStack`:
+   * returns a promise that settles with the cleanup's own (fulfils with
+   * `undefined`, or rejects with its reason: no unhandled rejection is
+   * reported for it, it is the caller's), or rejects with what a synchronous
+   * cleanup threw. Resolves at once when there is nothing to run.
+   */
+  [ASYNC_DISPOSE](): Promise<void> {
+    const id = this.#id;
+    this.#id = -1;
+    try {
+      return disposeRegistration(id, true)!;
+    } catch (error) {
+      // Whatever the cleanup threw, as an async function would reject.
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
+      return Promise.reject(error);
+    }
   }
 }
 

@@ -39,9 +39,15 @@ export interface CleanupTraceContext {
   /**
    * How long the registration waited, in milliseconds, between being found
    * dead (its object collected and the registration queued) and its cleanup
-   * being called.
+   * being called; 0 for an explicit run.
    */
   readonly waitedMs: number;
+  /**
+   * `true` when the run was the handle's own `[Symbol.dispose]()` or
+   * `[Symbol.asyncDispose]()` call; `false` when the collector found the
+   * object dead.
+   */
+  readonly explicit: boolean;
   /**
    * What the cleanup returned, set before `end` when that was not a thenable;
    * for an async cleanup, what its promise fulfilled with, set before
@@ -137,31 +143,34 @@ export function run(cleanup: AnyCleanup, arg: unknown): void {
     fail(error);
     return;
   }
-  if (typeof result === 'object' ? result !== null : typeof result === 'function') {
-    watchResult(result as object, undefined);
-  }
+  if (isObjectLike(result)) void watchResult(result, undefined);
 }
 
 /** Calls `cleanup(arg)` with the channel's events around it. */
 export function runTraced(cleanup: AnyCleanup, arg: unknown, waitedMs: number): void {
   counters.executed++;
-  const context: CleanupTraceContext = { cleanup, arg, waitedMs };
+  const context: CleanupTraceContext = { cleanup, arg, waitedMs, explicit: false };
   try {
     // `start` is published, and the stores bound to it entered, around the
-    // call, as TracingChannel's own traceSync and tracePromise do.
-    channels.start.runStores(context, callTraced, undefined, cleanup, arg, context);
+    // call, as TracingChannel's own traceSync and tracePromise do. `void`:
+    // the watching promise is left unhandled on purpose (see track()).
+    void channels.start.runStores(context, callTraced, undefined, cleanup, arg, context);
   } catch (error) {
     fail(error);
   }
 }
 
-function callTraced(cleanup: AnyCleanup, arg: unknown, context: CleanupTraceContext): void {
+// Returns the promise that watches an async cleanup's result (see track()).
+function callTraced(
+  cleanup: AnyCleanup,
+  arg: unknown,
+  context: CleanupTraceContext,
+): Promise<undefined> | undefined {
   try {
     const result = cleanup(arg);
-    const async =
-      (typeof result === 'object' ? result !== null : typeof result === 'function') &&
-      watchResult(result as object, context);
-    if (!async) context.result = result;
+    const watched = isObjectLike(result) ? watchResult(result, context) : undefined;
+    if (watched === undefined) context.result = result;
+    return watched;
   } catch (error) {
     context.error = error;
     channels.error.publish(context);
@@ -171,25 +180,72 @@ function callTraced(cleanup: AnyCleanup, arg: unknown, context: CleanupTraceCont
   }
 }
 
-// If `result` is a thenable, tracks it as an async cleanup and returns true.
-function watchResult(result: object, context: CleanupTraceContext | undefined): boolean {
+/**
+ * Runs `cleanup(arg)` now, for its handle's `[Symbol.dispose]()` (async:
+ * false) or `[Symbol.asyncDispose]()` (async: true): an explicit run, on the
+ * tracing channel with `explicit: true` and `waitedMs` 0. A throw goes to
+ * the caller (counted as failed), never to 'uncaughtException'. An async
+ * cleanup counts as running until its promise settles; for
+ * `[Symbol.asyncDispose]()` the returned promise settles with it (a
+ * rejection is the caller's), for `[Symbol.dispose]()` a rejection is
+ * reported as the collector's runs' are.
+ */
+export function runExplicit(
+  cleanup: AnyCleanup,
+  arg: unknown,
+  async: boolean,
+): Promise<undefined> | undefined {
+  counters.executed++;
+  let watched: Promise<undefined> | undefined;
+  try {
+    if (traced()) {
+      const context: CleanupTraceContext = { cleanup, arg, waitedMs: 0, explicit: true };
+      watched = channels.start.runStores(context, callTraced, undefined, cleanup, arg, context);
+    } else {
+      const result = cleanup(arg);
+      if (isObjectLike(result)) watched = watchResult(result, undefined);
+    }
+  } catch (error) {
+    counters.failed++;
+    throw error;
+  }
+  if (!async) {
+    // The watching promise rejects when the cleanup's does, and nothing
+    // handles it: reported as an unhandled rejection, as for the collector.
+    return undefined;
+  }
+  return watched ?? (promiseResolve.call(NativePromise, undefined) as Promise<undefined>);
+}
+
+function isObjectLike(value: unknown): value is object {
+  return typeof value === 'object' ? value !== null : typeof value === 'function';
+}
+
+// If `result` is a thenable, tracks it as an async cleanup and returns the
+// promise that watches it (see track()); undefined otherwise.
+function watchResult(
+  result: object,
+  context: CleanupTraceContext | undefined,
+): Promise<undefined> | undefined {
   let then: unknown;
   try {
     then = (result as { then?: unknown }).then;
   } catch (error) {
     // A `then` getter that throws: the cleanup's result can never settle any
     // other way, and an async function returning it would reject with it.
-    track(promiseReject.call(NativePromise, error), context);
-    return true;
+    return track(promiseReject.call(NativePromise, error), context);
   }
-  if (typeof then !== 'function') return false;
+  if (typeof then !== 'function') return undefined;
   // The promise itself, or for any other thenable a native promise that
   // follows it (Promise.resolve calls its `then` in a later microtask).
-  track(promiseResolve.call(NativePromise, result), context);
-  return true;
+  return track(promiseResolve.call(NativePromise, result), context);
 }
 
-function track(promise: Promise<unknown>, context: CleanupTraceContext | undefined): void {
+// Counts `promise` as a running async cleanup until it settles, and returns
+// the promise of that watch: it fulfils with undefined, or rejects with the
+// cleanup's reason. The collector's runs leave it unhandled on purpose, so
+// that Node reports the reason as an unhandled rejection.
+function track(promise: Promise<unknown>, context: CleanupTraceContext | undefined): Promise<undefined> {
   counters.running++;
   const started = epoch;
   runningByEpoch.set(started, (runningByEpoch.get(started) ?? 0) + 1);
@@ -202,10 +258,9 @@ function track(promise: Promise<unknown>, context: CleanupTraceContext | undefin
   };
   // The handlers run in the async context of this call (the package's
   // "addcleanup" resource, and the stores bound to `start` when traced).
-  // `void`: the promise `then` returns is left unhandled on purpose.
-  void promiseThen.call(
+  return promiseThen.call(
     promise,
-    (value: unknown) => {
+    (value: unknown): undefined => {
       if (context !== undefined) {
         context.result = value;
         channels.asyncStart.publish(context);
@@ -226,5 +281,5 @@ function track(promise: Promise<unknown>, context: CleanupTraceContext | undefin
       // Node reports the reason as an unhandled rejection.
       throw reason;
     },
-  );
+  ) as Promise<undefined>;
 }

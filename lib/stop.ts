@@ -2,7 +2,9 @@
 // deletion of the native references of stopped registrations (`reap`).
 // Internal to the engine: lib/core.ts re-exports stopRegistration.
 import { engine as binding } from './engine/index';
-import { forget, PAGE_BITS, PAGE_MASK, PAGE_SIZE, SLOT_SPAN, slotOf } from './tables';
+import * as debug from './debug';
+import type { AnyCleanup } from './run';
+import { forget, PAGE_BITS, PAGE_MASK, PAGE_SIZE, SLOT_SPAN, slotOf, stacks, take } from './tables';
 
 // The state words (native/registry.h): the native table mirrors each slot's
 // `generation * 8 + state` into pages of Int32Arrays over SharedArrayBuffers
@@ -70,18 +72,13 @@ function reapSoon(): void {
   flushReap();
 }
 
-/**
- * Cancels the registration `id` if it is still pending (its object not yet
- * found dead) and drops its cleanup and arg; false otherwise.
- */
-export function stopRegistration(id: number): boolean {
+// Cancels the registration `id` in the engine if it is still pending (its
+// object not yet found dead): returns its slot, whose cleanup and arg are
+// still in the tables, or -1 when there is nothing to cancel.
+function cancel(id: number): number {
   const slot = slotOf(id);
+  if (!sharedWords) return binding.stop(id) ? slot : -1;
   const generation = (id - slot) / SLOT_SPAN; // exact: a power of two
-  if (!sharedWords) {
-    if (!binding.stop(id)) return false;
-    forget(slot);
-    return true;
-  }
   // Every id comes from `register`, which made sure its slot has a page.
   const page = pages[slot >>> PAGE_BITS];
   const index = slot & PAGE_MASK;
@@ -89,9 +86,32 @@ export function stopRegistration(id: number): boolean {
   // Another generation, or queued, delivering, stopped: nothing to cancel.
   // (The finalizer that queues a slot runs on this thread, so the word cannot
   // change between this read and the write below.)
-  if (page[index] !== pending) return false;
+  if (page[index] !== pending) return -1;
   page[index] = pending - PENDING + STOPPED;
-  forget(slot);
   scheduleReap(slot);
+  return slot;
+}
+
+/**
+ * Cancels the registration `id` if it is still pending (its object not yet
+ * found dead) and drops its cleanup and arg; false otherwise.
+ */
+export function stopRegistration(id: number): boolean {
+  const slot = cancel(id);
+  if (slot < 0) return false;
+  forget(slot);
   return true;
+}
+
+/**
+ * Cancels the registration `id` if it is still pending, as stop() does, and
+ * takes its cleanup out of the tables to be run now (its arg is then
+ * takenArg()); undefined when there was nothing to cancel. Not counted as
+ * stopped: the caller runs it.
+ */
+export function takeRegistration(id: number): AnyCleanup | undefined {
+  const slot = cancel(id);
+  if (slot < 0) return undefined;
+  if (debug.enabled) stacks[slot] = undefined;
+  return take(slot);
 }

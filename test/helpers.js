@@ -85,6 +85,26 @@ const ENGINE_LACKS = {
   },
 };
 
+// What this version of the language lacks, by the same rule: explicit
+// resource management arrived in V8 13 (Node 24).
+function syntaxWorks(source) {
+  try {
+    new Function(source);
+    return true;
+  } catch {
+    return false;
+  }
+}
+const LANGUAGE_LACKS = {
+  'using declarations': syntaxWorks('{ using x = null; }')
+    ? undefined
+    : `V8 ${process.versions.v8} has no \`using\` declarations (explicit resource management: V8 13, Node 24)`,
+  DisposableStack:
+    typeof globalThis.DisposableStack === 'function'
+      ? undefined
+      : `V8 ${process.versions.v8} has no DisposableStack (explicit resource management: V8 13, Node 24)`,
+};
+
 // The engine the package runs on here, without loading the package when the
 // environment already says (some tests change the environment first).
 function engineName() {
@@ -96,6 +116,7 @@ function lacks(what) {
   return (
     LACKS[RUNTIME.split(' ')[0]]?.[what] ??
     ENGINE_LACKS[engineName()]?.[what] ??
+    LANGUAGE_LACKS[what] ??
     PLATFORM_LACKS[process.platform]?.[what]
   );
 }

@@ -93,3 +93,22 @@ channel.subscribe({
 declare const traced: CleanupTraceContext;
 // @ts-expect-error waitedMs is read-only
 traced.waitedMs = 0;
+
+// The handle is Disposable and AsyncDisposable: `using`, `await using` and
+// DisposableStack take it, and the two methods have their types.
+const disposable: Disposable = addCleanup({}, () => {}, 0);
+const asyncDisposable: AsyncDisposable = addCleanup({}, async () => {}, 0);
+void [disposable, asyncDisposable];
+const none: void = addCleanup({}, () => {}, 0)[Symbol.dispose]();
+const later: Promise<void> = addCleanup({}, () => {}, 0)[Symbol.asyncDispose]();
+void [none, later];
+function scoped(): void {
+  using handle = addCleanup({}, (path: string) => fs.rmSync(path, { force: true }), '/tmp/x');
+  void handle;
+}
+async function scopedAsync(): Promise<void> {
+  await using handle = addCleanup({}, async (path: string) => fs.promises.rm(path, { force: true }), '/tmp/y');
+  void handle;
+}
+void scoped;
+void scopedAsync;

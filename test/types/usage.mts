@@ -17,3 +17,15 @@ const stats: CleanupStats = cleanupStats();
 const waited = (context: CleanupTraceContext): number => context.waitedMs + stats.running;
 void waited;
 addCleanup({}, async (n: number) => void n, 1);
+
+// The ESM declarations: the handle is Disposable and AsyncDisposable too.
+const disposableEsm: Disposable & AsyncDisposable = handle;
+void disposableEsm;
+{
+  using scopedHandle = addCleanup({}, (n: number) => void n, 2);
+  void scopedHandle;
+}
+await (async () => {
+  await using scopedAsync = addCleanup({}, async (n: number) => void n, 3);
+  void scopedAsync;
+})();
