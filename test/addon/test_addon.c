@@ -16,7 +16,8 @@
  *   watch(obj)              napi_add_finalizer with a finalizer that only
  *                           counts, its reference kept (not deleted) until
  *                           releaseWatched(): the least a Node-API finalizer
- *                           can cost, for bench/floor.js (not used by tests)
+ *                           can cost: the bench's napi-ref floor
+ *                           (bench/impls.js; not used by tests)
  *   watchedCount()          how many watch() finalizers ran
  *   finalizersInGc          whether this load's finalizers run inside the GC
  *   releaseWatched()        deletes every reference watch() made
@@ -130,7 +131,7 @@ static void DeleteState(napi_env env, void* data, void* hint) {
   (void)hint;
   State* state = (State*)data;
   for (int i = 0; i < KIND_COUNT; i++) free(state->logs[i].tags);
-  free(state->watched); /* bench/floor.js calls releaseWatched() before this */
+  free(state->watched); /* the references themselves: see releaseWatched() */
   free(state);
 }
 
