@@ -202,15 +202,39 @@ function table(n, summary, { impls, labels, skipped, hasStop, rounds, experiment
       m.better,
     ]);
   }
-  const widths = header.map((h, c) => Math.max(h.length, ...rows.map((row) => row[c].length)));
-  const right = (c) => c >= 3 && c < header.length - 1;
-  const line = (cols) => cols.map((s, c) => pad(s, widths[c], right(c))).join('  ').trimEnd();
   return [
     `N = ${n.toLocaleString('en-US')}  (medians of ${rounds} round${rounds === 1 ? '' : 's'}, one process per implementation, figure and round)`,
-    line(header),
-    line(widths.map((w) => '-'.repeat(w))),
-    ...rows.map(line),
+    ...columns(header, rows, (c) => c >= 3 && c < header.length - 1),
   ];
+}
+
+// Header, rule and rows, padded to columns; `right(c)`: right-aligned.
+function columns(header, rows, right) {
+  const widths = header.map((h, c) => Math.max(h.length, ...rows.map((row) => row[c].length)));
+  const line = (cols) => cols.map((s, c) => pad(s, widths[c], right(c))).join('  ').trimEnd();
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)];
+}
+
+// When the bench ran on several Nodes: the --json figures at one N, each
+// Node's addcleanup, FR+token and Node-API ref medians and addcleanup's
+// ratios to FR+token and FR-raw, side by side (the README's table).
+// `perNode`: [{ node, summary }].
+function sideBySide(n, perNode, experiments) {
+  const header = ['figure', 'unit'];
+  for (const { node } of perNode) header.push(`${node} add`, 'FR+token', 'Node-API', 'add/FR+tok', 'add/FR-raw');
+  const rows = [];
+  for (const m of METRICS) {
+    if (!m.json || !experiments.includes(m.experiment)) continue;
+    const row = [m.json, m.unit];
+    for (const { summary } of perNode) {
+      const medians = summary.medians[n][m.key];
+      const value = (impl) => (typeof medians[impl]?.median === 'number' ? num(medians[impl].median) : '-');
+      const r = summary.ratios[n][m.key];
+      row.push(value(SUBJECT), value('fr-token'), value('napi-ref'), ratioCell(r.vsFrToken), ratioCell(r.vsFrRaw));
+    }
+    rows.push(row);
+  }
+  return [`N = ${n.toLocaleString('en-US')}, the Nodes side by side (medians; "-": none)`, ...columns(header, rows, (c) => c >= 2)];
 }
 
 const LEGEND = [
@@ -237,4 +261,4 @@ function figuresJson(node, n, summary, impls) {
   return { node, n, figures };
 }
 
-module.exports = { METRICS, JSON_FIGURES, summarize, checks, table, figuresJson, LEGEND, SUBJECT };
+module.exports = { METRICS, JSON_FIGURES, summarize, checks, table, sideBySide, figuresJson, LEGEND, SUBJECT };

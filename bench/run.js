@@ -29,7 +29,7 @@ const { IMPLS } = require('./impls');
 const { parseOptions, HELP } = require('./options');
 const { machineFacts, printFacts } = require('./machine');
 const { probe, runChild } = require('./children');
-const { summarize, table, checks, figuresJson, LEGEND, SUBJECT } = require('./report');
+const { summarize, table, sideBySide, checks, figuresJson, LEGEND, SUBJECT } = require('./report');
 const { fetchNode } = require('../tools/npm-binaries');
 
 // Where the report goes: stdout, or stderr when stdout is for --json.
@@ -257,6 +257,10 @@ async function main() {
     totalSeconds: (Date.now() - started) / 1000,
     nodes: perNode,
   });
+  if (perNode.length > 1) {
+    const nodes = perNode.map((r) => ({ node: r.machine.node, summary: r }));
+    for (const n of options.ns) log(`${sideBySide(n, nodes, options.experiments).join('\n')}\n`);
+  }
   log(`Total time ${seconds(Date.now() - started)}. Raw figures (every round) and medians: ${path.relative(process.cwd(), options.out) || options.out}`);
   if (options.json) {
     for (const result of perNode) {
