@@ -3,7 +3,7 @@
 // N. Started by bench/run.js as
 //
 //   node --expose-gc bench/child.js --impl=<name> --experiment=<name> --n=<N>
-//        [--timeout-ms=<ms>] [--churn-wait-ms=<ms>]
+//        [--timeout-ms=<ms>] [--churn-wait-ms=<ms>] [--steady-reps=<k>]
 //   node bench/child.js --probe=<impl>          (can this implementation load?)
 //
 // It prints exactly one line starting with RESULT_PREFIX and a JSON object on
@@ -24,7 +24,7 @@ function errorText(error, lines = 3) {
 }
 
 async function main() {
-  const names = ['probe', 'impl', 'experiment', 'n', 'timeout-ms', 'churn-wait-ms'];
+  const names = ['probe', 'impl', 'experiment', 'n', 'timeout-ms', 'churn-wait-ms', 'steady-reps'];
   const options = Object.fromEntries(names.map((name) => [name, { type: 'string' }]));
   const args = parseCommandLine({ options }).values;
 
@@ -32,8 +32,9 @@ async function main() {
     const spec = IMPLS[args.probe];
     if (!spec) return emit({ ok: false, reason: `unknown implementation ${args.probe}` });
     try {
-      spec.load();
-      return emit({ ok: true });
+      // Whether its finalizers run inside the GC (native engine, napi-ref).
+      const { finalizersInGc } = spec.load()(() => {});
+      return emit({ ok: true, finalizersInGc });
     } catch (error) {
       return emit({ ok: false, reason: errorText(error, 1) });
     }
@@ -52,8 +53,9 @@ async function main() {
   const impl = spec.load()(onCleanup);
   const timeoutMs = Number(args['timeout-ms']) || 30000;
   const churnWaitMs = Number(args['churn-wait-ms']) || 2000;
+  const steadyReps = Number(args['steady-reps']) || 3;
   const t0 = process.hrtime.bigint();
-  const result = await experiment.run(impl, n, { timeoutMs, churnWaitMs });
+  const result = await experiment.run(impl, n, { timeoutMs, churnWaitMs, steadyReps });
   const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;
   emit({ ok: true, impl: args.impl, experiment: args.experiment, n, wallMs, result });
 }

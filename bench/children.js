@@ -15,10 +15,11 @@ function parseResult(stdout) {
   return line ? JSON.parse(line.slice(RESULT_PREFIX.length)) : null;
 }
 
-// Can this implementation be loaded? Asked of a throw-away child, so that a
-// native addon that crashes on load cannot take the orchestrator down.
-function probe(name) {
-  const r = spawnSync(process.execPath, [CHILD, `--probe=${name}`], { cwd: ROOT, encoding: 'utf8', timeout: 30000 });
+// Can this implementation be loaded by the Node at `node`? Asked of a
+// throw-away child, so that a native addon that crashes on load cannot take
+// the orchestrator down.
+function probe(name, node = process.execPath) {
+  const r = spawnSync(node, [CHILD, `--probe=${name}`], { cwd: ROOT, encoding: 'utf8', timeout: 30000 });
   const result = parseResult(r.stdout);
   if (result) return result;
   const reason = r.error ? r.error.message : `exit ${r.status ?? r.signal}${why(r.stderr || '') || ': no output'}`;
@@ -33,10 +34,10 @@ function why(stderr) {
   return telling ? `: ${telling.slice(0, 300)}` : '';
 }
 
-// Runs `node <nodeFlags> child.js <args>`; resolves its result object.
-function runChild(nodeFlags, args, timeoutMs) {
+// Runs `<node> <nodeFlags> child.js <args>`; resolves its result object.
+function runChild(node, nodeFlags, args, timeoutMs) {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [...nodeFlags, CHILD, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(node, [...nodeFlags, CHILD, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));

@@ -32,14 +32,6 @@ function onCleanup(arg) {
   if (++sink.count === sink.target) sink.doneAt = now();
 }
 
-function resetSink(target = Infinity) {
-  sink.count = 0;
-  sink.sum = 0;
-  sink.target = target;
-  sink.firstAt = 0;
-  sink.doneAt = 0;
-}
-
 /** Sum of 0..n-1, the expected sink.sum once n cleanups ran. */
 const indexSum = (n) => (n * (n - 1)) / 2;
 
@@ -102,19 +94,43 @@ function drop() {
   held.handles = null;
 }
 
+// How many registrations of this process have been delivered since the last
+// resetSink(): cleanups run, or for an implementation that runs none (the
+// Node-API floor) its finalizers run.
+let deathsAtReset = 0;
+
+function resetSink(target = Infinity, impl = null) {
+  sink.count = 0;
+  sink.sum = 0;
+  sink.target = target;
+  sink.firstAt = 0;
+  sink.doneAt = 0;
+  deathsAtReset = impl?.deaths ? impl.deaths() : 0;
+}
+
+const delivered = (impl) => (impl.deaths ? impl.deaths() - deathsAtReset : sink.count);
+
 // Warms the JIT on the exact functions a figure times, on `w` side objects
 // that are then dropped and delivered (or stopped), so that the timed loop
 // does not start in the interpreter and no warm-up work is left pending.
-async function warmUp(impl, w, { stop = false, timeoutMs }) {
-  resetSink(w);
-  holdFresh(impl, w);
+// `promoted`: the objects are allocated and collected first, then
+// registered (registerHeld, the loop of the promoted-object figures).
+async function warmUp(impl, w, { stop = false, promoted = false, timeoutMs }) {
+  resetSink(w, impl);
+  if (promoted) {
+    holdObjects(w);
+    await fullGc(1);
+    registerHeld(impl, held.objs, held.handles, w);
+  } else {
+    holdFresh(impl, w);
+  }
   if (stop) stopAll(impl, held.handles, w);
   drop();
   await fullGc(2);
-  if (!stop && !impl.silent) await pollUntil(() => sink.count >= w, { timeoutMs });
-  const delivered = sink.count;
+  if (!stop) await pollUntil(() => delivered(impl) >= w, { timeoutMs });
+  const count = delivered(impl);
   resetSink();
-  return delivered;
+  return count;
 }
 
 const warmCount = (n) => Math.min(2000, Math.max(100, Math.floor(n / 100)));
@@ -160,28 +176,42 @@ async function register(impl, n, { timeoutMs }) {
 }
 
 // Holds N objects, then registers them all (handles kept): memory() after
-// full GCs before and after the registrations.
+// full GCs before and after the registrations, and the time of the
+// registration loop alone (the objects are old: full GCs promoted them).
 async function holdThenRegister(impl, n) {
   holdObjects(n);
   await fullGc(3);
   const before = memory();
+  const t0 = now();
   registerHeld(impl, held.objs, held.handles, n);
+  const registerMs = now() - t0;
   await fullGc(3);
-  return { before, after: memory() };
+  return { before, after: memory(), registerMs };
 }
 
-// 2. Memory per live registration. Baseline: the N objects allocated and held
-// without registrations (and the handle array, already full length), after
-// full GCs. Then every object is registered, handles kept in that array, full
-// GCs again: (after - before) / N, for RSS and for V8 heap + external.
-async function memoryFigure(impl, n) {
-  const { before, after } = await holdThenRegister(impl, n);
+// 2. Memory per live registration, and registration of promoted objects.
+// Baseline: the N objects allocated and held without registrations (and the
+// handle array, already full length), after full GCs. Then every object is
+// registered, handles kept in that array, full GCs again: (after - before) /
+// N, for RSS and for V8 heap + external. The registration loop of this
+// experiment is the second registration figure: objects that already exist
+// and are old (allocation excluded), after a warm-up of the same loop.
+async function memoryFigure(impl, n, { timeoutMs }) {
+  const warm = await warmUp(impl, warmCount(n), { promoted: true, timeoutMs });
+  const { before, after, registerMs } = await holdThenRegister(impl, n);
   const live = held.objs.length + held.handles.length; // keep both reachable until here
-  return { bytesPerReg: perReg(before, after, n), before, after, heldSlots: live };
+  return {
+    bytesPerReg: perReg(before, after, n),
+    promotedNsPerCall: (registerMs * 1e6) / n,
+    before,
+    after,
+    heldSlots: live,
+    warmUpDelivered: warm,
+  };
 }
 
-// 3 + 4. Delivery and the longest event-loop block during it (one
-// experiment). N registered objects are promoted to the old generation (a
+// 3 + 4. Delivery, the pause of the killing gc(), the longest event-loop
+// block during delivery and the longest stall (one experiment). N registered objects are promoted to the old generation (a
 // settling full GC, during which nothing dies), then dropped together with
 // their handles (a handle normally lives on, or with, the object it watches).
 // One gc() kills them all; then the loop is turned with a setImmediate chain
@@ -190,29 +220,35 @@ async function memoryFigure(impl, n) {
 // after gc() returned is the longest block of the loop during delivery.
 // firstMs (gc() return to the first cleanup) shows how much of the delivery
 // is spent before any cleanup runs (Node-API finalizers, V8 task latency).
+// stallMs is the longest time the program could not run: the killing pause
+// or the longest loop block after it, whichever is longer.
+// For an implementation that runs no cleanup (the Node-API floor), delivery
+// ends at the loop tick that sees its N-th finalizer done (no firstMs).
 async function delivery(impl, n, { timeoutMs }) {
-  resetSink();
+  resetSink(Infinity, impl);
   holdFresh(impl, n);
   await fullGc(1); // a full GC promotes every live young object
-  const early = sink.count; // must be 0: everything is still reachable
-  resetSink(n);
+  const early = delivered(impl); // must be 0: everything is still reachable
+  resetSink(n, impl);
   drop();
   const t0 = now();
   gc();
   const t1 = now();
-  const poll = await pollUntil(() => sink.count >= n, { timeoutMs, since: t1 });
-  const complete = sink.count >= n;
+  const poll = await pollUntil(() => delivered(impl) >= n, { timeoutMs, since: t1 });
+  const complete = delivered(impl) >= n;
+  const doneAt = impl.deaths ? poll.endedAt : sink.doneAt;
   return {
     complete,
-    delivered: sink.count,
+    delivered: delivered(impl),
     expected: n,
     gcMs: t1 - t0,
     firstMs: sink.count > 0 ? sink.firstAt - t1 : null,
-    deliveryMs: complete ? sink.doneAt - t1 : null,
-    totalMs: complete ? sink.doneAt - t0 : null,
+    deliveryMs: complete ? doneAt - t1 : null,
+    totalMs: complete ? doneAt - t0 : null,
     maxBlockMs: poll.maxGapMs,
+    stallMs: Math.max(t1 - t0, poll.maxGapMs),
     ticks: poll.ticks,
-    argsOk: complete ? sink.sum === indexSum(n) : null,
+    argsOk: complete && !impl.deaths ? sink.sum === indexSum(n) : null,
     ranBeforeGc: early,
   };
 }
@@ -315,7 +351,10 @@ async function churn(impl, n, { churnWaitMs, batch = 10000 }) {
 // and allocates while they wait. The same workload runs `reps` times with the
 // N objects held alone, then `reps` times with the same N objects registered
 // (handles kept); extraMs is the difference of the fastest runs of each
-// (interference on a shared machine only ever adds time). The workload makes
+// (interference on a shared machine only ever adds time), and extraPct the
+// same as a share of the baseline's fastest run. Each child is one pair
+// (baseline and registered, same process, same objects, back to back); the
+// reported figure is the median over the rounds' pairs. The workload makes
 // short-lived garbage (a ring of recent objects: about 360 scavenges per
 // 3*10^7 objects) and, every 2^19 objects, a chunk of 300,000 objects that
 // it keeps for up to eight chunks: they are promoted and then dropped, so the
@@ -345,7 +384,7 @@ function workload(iterations) {
   return sum;
 }
 
-async function steady(impl, n, { steadyIterations = 2e7, reps = 3 } = {}) {
+async function steady(impl, n, { steadyIterations = 2e7, steadyReps: reps = 3 } = {}) {
   holdObjects(n);
   await fullGc(1);
   workload(steadyIterations / 10); // warm the JIT on the exact loop
@@ -364,7 +403,15 @@ async function steady(impl, n, { steadyIterations = 2e7, reps = 3 } = {}) {
   await fullGc(1);
   const withMs = await fastest();
   const live = held.objs.length + held.handles.length;
-  return { extraMs: withMs - baseMs, baseMs, withMs, heldSlots: live, ranBeforeGc: sink.count };
+  return {
+    extraMs: withMs - baseMs,
+    extraPct: ((withMs - baseMs) / baseMs) * 100,
+    baseMs,
+    withMs,
+    reps,
+    heldSlots: live,
+    ranBeforeGc: sink.count,
+  };
 }
 
 // The experiments, by the names bench/options.js lists. bench/report.js says

@@ -24,7 +24,9 @@ function publicApi(env = {}) {
   return () => {
     Object.assign(process.env, env);
     const { addCleanup, cleanupStats } = require(ROOT);
+    const { finalizersInGc } = require(path.join(ROOT, 'dist', 'engine', 'index.js')).engine;
     return (onCleanup) => ({
+      finalizersInGc,
       register: (obj, arg) => addCleanup(obj, onCleanup, arg),
       stop: (handle) => handle.stop(),
       // stop() leaves the deletion of its native references to the next
@@ -50,12 +52,34 @@ const IMPLS = {
     load: publicApi({ ADDCLEANUP_ENGINE: 'js' }),
   },
 
-  // The anchor: what Go's Stop needs from FinalizationRegistry. The token is a
-  // fresh object per registration, held by the user as the handle (exactly as
-  // addcleanup's Cleanup handle is held), and the held value carries the
-  // cleanup and its arg, as a generic AddCleanup built on FR must.
+  // The anchor of every ratio: the strongest FinalizationRegistry a user
+  // could write for what Go's Stop needs. The held value carries the cleanup
+  // and its arg, as a generic AddCleanup built on FR must, and is its own
+  // unregister token (legal: a token may be any object, and the held value
+  // is only held strongly by the registry), so one object per registration
+  // is both what the user keeps as the handle and what stop() unregisters.
   'fr-token': {
     label: 'FR+token',
+    hasStop: true,
+    load() {
+      return (onCleanup) => {
+        const fr = new FinalizationRegistry((r) => r.f(r.a));
+        return {
+          register(obj, arg) {
+            const r = { f: onCleanup, a: arg };
+            fr.register(obj, r, r);
+            return r;
+          },
+          stop: (r) => fr.unregister(r),
+        };
+      };
+    },
+  },
+
+  // FR+token as it is often written: a separate fresh token object per
+  // registration, held by the user as the handle, besides the held value.
+  'fr-token-separate': {
+    label: 'FR+separate token',
     hasStop: true,
     load() {
       return (onCleanup) => {
@@ -72,10 +96,10 @@ const IMPLS = {
     },
   },
 
-  // The floor: V8's cheapest weak primitive, a bare id as the held value, no
-  // token (so no way to cancel), nothing for the user to hold.
-  'fr-plain': {
-    label: 'FR (no token)',
+  // V8's floor: FinalizationRegistry without a token (so no way to cancel),
+  // a bare id as the held value, nothing for the user to hold.
+  'fr-raw': {
+    label: 'FR-raw',
     hasStop: false,
     load() {
       return (onCleanup) => {
@@ -109,18 +133,27 @@ const IMPLS = {
   },
 
   // The floor of any design with one Node-API reference per watched object:
-  // test/addon's watch(), napi_add_finalizer with a finalizer that only
-  // counts (no cleanup, no arg, no handle, no table). It runs no user
-  // callback, so only the figures that do not need one are measured.
+  // test/addon's watch(), one napi_add_finalizer whose finalizer only counts
+  // (no cleanup, no arg, no handle, no table), in the finalizer mode the
+  // package's addon uses: ADDCLEANUP_TEST_ADDON_FINALIZERS_IN_GC=1 makes the
+  // test addon declare its Node-API version by addcleanup's rule (inside the
+  // GC on Node >= 20.10, deferred elsewhere or with
+  // ADDCLEANUP_DEFERRED_FINALIZERS=1). It runs no user callback: its
+  // "delivery" is the last finalizer's run (`deaths`), and it has no stop().
   'napi-ref': {
     label: 'Node-API ref',
     hasStop: false,
     optional: true,
-    experiments: ['register', 'memory', 'gcpause'],
+    experiments: ['register', 'memory', 'gcpause', 'delivery'],
     load() {
+      process.env.ADDCLEANUP_TEST_ADDON_FINALIZERS_IN_GC = '1';
       const addon = require(require('../tools/build-test-addon').ADDON_PATH);
-      // `silent`: nothing is ever delivered, so no figure waits for it.
-      return () => ({ register: (obj) => addon.watch(obj), stop: null, silent: true });
+      return () => ({
+        register: (obj) => addon.watch(obj),
+        stop: null,
+        deaths: () => addon.watchedCount(),
+        finalizersInGc: addon.finalizersInGc,
+      });
     },
   },
 
@@ -164,8 +197,10 @@ const IMPLS = {
   },
 };
 
-// The default run: everything but the debug-mode variant.
-const NAMES = Object.keys(IMPLS).filter((name) => name !== 'addcleanup-debug');
+// The default run: the package on both engines, the three ways to write it
+// on FinalizationRegistry and the Node-API floor (the --json contract).
+// weak-napi, the traced and the debug-mode variants run when asked for.
+const NAMES = ['addcleanup', 'fr-token', 'fr-token-separate', 'fr-raw', 'napi-ref', 'addcleanup-js'];
 const ALL_NAMES = Object.keys(IMPLS);
 
 module.exports = { IMPLS, NAMES, ALL_NAMES, ROOT };

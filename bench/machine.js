@@ -24,13 +24,20 @@ function packageVersion(name) {
   }
 }
 
-function machineFacts(options) {
+// The version facts of the Node at `bin`, asked of that Node.
+function nodeFacts(bin) {
+  const script = 'console.log(JSON.stringify({ node: process.version, v8: process.versions.v8, napi: process.versions.napi }))';
+  return JSON.parse(execFileSync(bin, ['-e', script], { encoding: 'utf8' }));
+}
+
+// `target`: the Node the children run on ({ bin, source }, bench/run.js).
+function machineFacts(options, target) {
   const cpus = os.cpus();
   return {
     date: new Date().toISOString(),
-    node: process.version,
-    v8: process.versions.v8,
-    napi: process.versions.napi,
+    ...nodeFacts(target.bin),
+    nodeBinary: target.bin,
+    nodeSource: target.source,
     platform: `${os.platform()} ${os.release()} ${os.arch()}`,
     cpuModel: cpus.length > 0 ? cpus[0].model.trim() : 'unknown',
     cpuCount: cpus.length,
@@ -43,12 +50,13 @@ function machineFacts(options) {
   };
 }
 
-function printFacts(facts, options) {
+function printFacts(facts, options, log = console.log) {
   const gib = (facts.totalMemoryBytes / 2 ** 30).toFixed(1);
   const lines = [
     'addcleanup benchmark',
     `  date        ${facts.date}`,
     `  node        ${facts.node}  (V8 ${facts.v8}, Node-API ${facts.napi})  ${facts.platform}`,
+    `              ${facts.nodeSource}: ${facts.nodeBinary}`,
     `  cpu         ${facts.cpuModel} x ${facts.cpuCount} (available parallelism ${facts.availableParallelism})`,
     `  memory      ${gib} GiB total`,
     `  child flags node ${facts.childNodeFlags.join(' ')}`,
@@ -57,11 +65,11 @@ function printFacts(facts, options) {
   ];
   const load = facts.loadAverageAtStart.map((x) => x.toFixed(2)).join(' ');
   lines.push(`  load avg    ${load} (1, 5, 15 min) at start`);
-  console.log(lines.join('\n'));
+  log(lines.join('\n'));
   if (facts.loadAverageAtStart[0] > facts.availableParallelism / 2) {
-    console.log('  warning     the machine is busy: timings will be noisy (and the run slower)');
+    log('  warning     the machine is busy: timings will be noisy (and the run slower)');
   }
-  if (options.rounds < 3) console.log('  note        fewer than 3 rounds: medians are not robust');
+  if (options.rounds < 3) log('  note        fewer than 3 rounds: medians are not robust');
 }
 
 module.exports = { machineFacts, printFacts };

@@ -11,26 +11,34 @@ const { median } = require('./stats');
 // expected } when the experiment gave up waiting (bounded polls).
 const incomplete = (r) => ({ incomplete: true, delivered: r.delivered, expected: r.expected });
 
+// `json`: the figure's name in `--json` output (the figures users compare);
+// the others are details, in the table and the results file only.
 const METRICS = [
-  { key: 'register.nsPerCall', experiment: 'register', fig: '1', label: 'registration, alloc included', unit: 'ns/call',
-    better: 'lower', vsWeak: true, get: (r) => r.nsPerCall },
-  { key: 'memory.rss', experiment: 'memory', fig: '2', label: 'memory per live reg: RSS', unit: 'B/reg',
+  { key: 'register.nsPerCall', json: 'registerNs', experiment: 'register', fig: '1', label: 'registration of young objects, alloc included', unit: 'ns/call',
+    better: 'lower', get: (r) => r.nsPerCall },
+  { key: 'memory.promotedNs', json: 'registerPromotedNs', experiment: 'memory', fig: '1', label: '  of promoted objects, alloc excluded', unit: 'ns/call',
+    better: 'lower', get: (r) => r.promotedNsPerCall },
+  { key: 'memory.rss', json: 'rssBytes', experiment: 'memory', fig: '2', label: 'memory per live reg: RSS', unit: 'B/reg',
     better: 'lower', get: (r) => r.bytesPerReg.rss },
   { key: 'memory.heapExt', experiment: 'memory', fig: '2', label: 'memory per live reg: heap+external', unit: 'B/reg',
     better: 'lower', get: (r) => r.bytesPerReg.heapExt },
-  { key: 'delivery.totalMs', experiment: 'delivery', fig: '3', label: 'delivery of N: total (gc + delivery)', unit: 'ms',
-    better: 'lower', vsWeak: true, get: (r) => (r.complete ? r.totalMs : incomplete(r)) },
-  { key: 'delivery.gcMs', experiment: 'delivery', fig: '3', label: '  the gc() that kills them', unit: 'ms',
-    better: 'lower', get: (r) => r.gcMs },
-  { key: 'delivery.afterGcMs', experiment: 'delivery', fig: '3', label: '  delivery after gc() returns', unit: 'ms',
-    better: 'lower', get: (r) => (r.complete ? r.deliveryMs : incomplete(r)) },
-  { key: 'delivery.firstMs', experiment: 'delivery', fig: '3', label: '  of which: until the first cleanup', unit: 'ms',
-    better: 'lower', get: (r) => r.firstMs },
-  { key: 'delivery.maxBlockMs', experiment: 'delivery', fig: '4', label: 'longest loop block during delivery', unit: 'ms',
-    better: 'lower', get: (r) => r.maxBlockMs },
-  { key: 'gcpause.nsPerReg', experiment: 'gcpause', fig: '5', label: 'full-GC pause added per live reg', unit: 'ns/reg',
+  { key: 'gcpause.pauseWithMs', json: 'gcLiveMs', experiment: 'gcpause', fig: '3', label: 'full gc() pause with N live regs', unit: 'ms',
+    better: 'lower', get: (r) => r.pauseWithMs },
+  { key: 'gcpause.nsPerReg', experiment: 'gcpause', fig: '3', label: '  added per live reg (vs N objects alone)', unit: 'ns/reg',
     better: 'lower', get: (r) => r.nsPerReg },
-  { key: 'stop.nsPerCall', experiment: 'stop', fig: '6', label: 'stop() / unregister(token)', unit: 'ns/call',
+  { key: 'delivery.gcMs', json: 'gcKillMs', experiment: 'delivery', fig: '4', label: 'the gc() that kills N: its pause', unit: 'ms',
+    better: 'lower', get: (r) => r.gcMs },
+  { key: 'delivery.totalMs', json: 'deliverMs', experiment: 'delivery', fig: '4', label: 'from that gc() to the last cleanup', unit: 'ms',
+    better: 'lower', get: (r) => (r.complete ? r.totalMs : incomplete(r)) },
+  { key: 'delivery.afterGcMs', experiment: 'delivery', fig: '4', label: '  of which after gc() returned', unit: 'ms',
+    better: 'lower', get: (r) => (r.complete ? r.deliveryMs : incomplete(r)) },
+  { key: 'delivery.firstMs', experiment: 'delivery', fig: '4', label: '  until the first cleanup', unit: 'ms',
+    better: 'lower', get: (r) => r.firstMs },
+  { key: 'delivery.maxBlockMs', json: 'maxBlockMs', experiment: 'delivery', fig: '5', label: 'longest loop block after that gc()', unit: 'ms',
+    better: 'lower', get: (r) => r.maxBlockMs },
+  { key: 'delivery.stallMs', json: 'stallMs', experiment: 'delivery', fig: '5', label: 'longest stall: max(pause, loop block)', unit: 'ms',
+    better: 'lower', get: (r) => r.stallMs },
+  { key: 'stop.nsPerCall', json: 'stopNs', experiment: 'stop', fig: '6', label: 'stop() / unregister(token)', unit: 'ns/call',
     better: 'lower', get: (r) => r.nsPerCall },
   { key: 'stop.nsWithDeferred', experiment: 'stop', fig: '6', label: '  with the work it defers, done at once', unit: 'ns/call',
     better: 'lower', get: (r) => r.nsPerCallWithDeferred },
@@ -38,20 +46,28 @@ const METRICS = [
     better: 'higher', get: (r) => r.returnedPerReg.rss },
   { key: 'stop.returnedHeapExt', experiment: 'stop', fig: '6', label: 'memory returned by stop: heap+ext', unit: 'B/reg',
     better: 'higher', get: (r) => r.returnedPerReg.heapExt },
-  { key: 'churn.totalMs', experiment: 'churn', fig: '7', label: 'churn 2N, no gc(): until all ran', unit: 'ms',
+  { key: 'churn.totalMs', json: 'churnMs', experiment: 'churn', fig: '7', label: 'churn 2N, no gc(): until all ran', unit: 'ms',
     better: 'lower', get: (r) => (r.complete ? r.totalMs : incomplete(r)) },
-  { key: 'churn.sharePct', experiment: 'churn', fig: '7', label: 'churn: share run during allocation', unit: '%',
+  { key: 'churn.sharePct', json: 'churnDuringPct', experiment: 'churn', fig: '7', label: 'churn: share run during allocation', unit: '%',
     better: 'higher', get: (r) => r.shareDuringLoop * 100 },
-  { key: 'steady.extraMs', experiment: 'steady', fig: '8', label: 'steady state: extra time, N live regs', unit: 'ms',
+  { key: 'steady.extraPct', json: 'steadyExtraPct', experiment: 'steady', fig: '8', label: 'steady state: extra time, N live regs', unit: '%',
+    better: 'lower', get: (r) => r.extraPct },
+  { key: 'steady.extraMs', experiment: 'steady', fig: '8', label: '  the same in ms', unit: 'ms',
     better: 'lower', get: (r) => r.extraMs },
   { key: 'steady.baseMs', experiment: 'steady', fig: '8', label: '  the workload without registrations', unit: 'ms',
     better: 'lower', get: (r) => r.baseMs },
 ];
 
-const ANCHOR = 'fr-token';
-const FLOOR = 'fr-plain';
-const PEER = 'weak-napi';
+/** The figures of `--json`, in order. */
+const JSON_FIGURES = METRICS.filter((m) => m.json).map((m) => m.json);
+
 const SUBJECT = 'addcleanup';
+// The ratio columns: addcleanup's median over each of these.
+const RATIOS = [
+  { impl: 'fr-token', key: 'vsFrToken', label: 'add / FR+token' }, // the anchor
+  { impl: 'fr-raw', key: 'vsFrRaw', label: 'add / FR-raw' }, // V8's floor
+  { impl: 'napi-ref', key: 'vsNapiRef', label: 'add / Node-API ref' }, // Node-API's floor
+];
 
 // Aggregates one metric for one implementation over its rounds.
 // runs: the child results ({ ok, result } or { ok: false, error }).
@@ -65,6 +81,7 @@ function aggregate(metric, runs) {
       continue;
     }
     const v = metric.get(run.result);
+    if (v === null || v === undefined) continue; // not a figure of this implementation
     if (typeof v === 'number') values.push(v);
     else incompletes.push(v);
   }
@@ -91,11 +108,7 @@ function summarize(runs, { ns, impls }) {
         row[impl] = mine.length === 0 ? null : aggregate(metric, mine);
       }
       medians[n][metric.key] = row;
-      ratios[n][metric.key] = {
-        vsFrToken: ratio(row[SUBJECT], row[ANCHOR]),
-        vsFrRaw: ratio(row[SUBJECT], row[FLOOR]),
-        vsWeakNapi: metric.vsWeak ? ratio(row[SUBJECT], row[PEER]) : null,
-      };
+      ratios[n][metric.key] = Object.fromEntries(RATIOS.map((r) => [r.key, ratio(row[SUBJECT], row[r.impl])]));
     }
   }
   return { medians, ratios };
@@ -159,7 +172,7 @@ function cell(agg, { skipped, noStop }) {
     const delivered = median(agg.incomplete.map((i) => i.delivered));
     return `incomplete (${count(delivered)} of ${count(agg.incomplete[0].expected)})${agg.errors.length ? '!' : ''}`;
   }
-  return 'failed';
+  return agg.errors.length > 0 ? 'failed' : 'n/a';
 }
 
 function ratioCell(x) {
@@ -174,7 +187,7 @@ function pad(s, w, right) {
 
 // The table for one N, as an array of lines.
 function table(n, summary, { impls, labels, skipped, hasStop, rounds, experiments }) {
-  const header = ['#', 'figure', 'unit', ...impls.map((i) => labels[i]), 'add / FR+token', 'add / FR-raw', 'add / weak-napi', 'better'];
+  const header = ['#', 'figure', 'unit', ...impls.map((i) => labels[i]), ...RATIOS.map((r) => r.label), 'better'];
   const rows = [];
   for (const m of METRICS) {
     if (!experiments.includes(m.experiment)) continue;
@@ -185,29 +198,67 @@ function table(n, summary, { impls, labels, skipped, hasStop, rounds, experiment
       m.label,
       m.unit,
       ...impls.map((i) => cell(row[i], { skipped: skipped[i], noStop: m.experiment === 'stop' && !hasStop[i] })),
-      ratioCell(r.vsFrToken),
-      ratioCell(r.vsFrRaw),
-      m.vsWeak ? ratioCell(r.vsWeakNapi) : '',
+      ...RATIOS.map((x) => ratioCell(r[x.key])),
       m.better,
     ]);
   }
-  const widths = header.map((h, c) => Math.max(h.length, ...rows.map((row) => row[c].length)));
-  const right = (c) => c >= 3 && c < header.length - 1;
-  const line = (cols) => cols.map((s, c) => pad(s, widths[c], right(c))).join('  ').trimEnd();
   return [
     `N = ${n.toLocaleString('en-US')}  (medians of ${rounds} round${rounds === 1 ? '' : 's'}, one process per implementation, figure and round)`,
-    line(header),
-    line(widths.map((w) => '-'.repeat(w))),
-    ...rows.map(line),
+    ...columns(header, rows, (c) => c >= 3 && c < header.length - 1),
   ];
 }
 
+// Header, rule and rows, padded to columns; `right(c)`: right-aligned.
+function columns(header, rows, right) {
+  const widths = header.map((h, c) => Math.max(h.length, ...rows.map((row) => row[c].length)));
+  const line = (cols) => cols.map((s, c) => pad(s, widths[c], right(c))).join('  ').trimEnd();
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)];
+}
+
+// When the bench ran on several Nodes: the --json figures at one N, each
+// Node's addcleanup, FR+token and Node-API ref medians and addcleanup's
+// ratios to FR+token and FR-raw, side by side (the README's table).
+// `perNode`: [{ node, summary }].
+function sideBySide(n, perNode, experiments) {
+  const header = ['figure', 'unit'];
+  for (const { node } of perNode) header.push(`${node} add`, 'FR+token', 'Node-API', 'add/FR+tok', 'add/FR-raw');
+  const rows = [];
+  for (const m of METRICS) {
+    if (!m.json || !experiments.includes(m.experiment)) continue;
+    const row = [m.json, m.unit];
+    for (const { summary } of perNode) {
+      const medians = summary.medians[n][m.key];
+      const value = (impl) => (typeof medians[impl]?.median === 'number' ? num(medians[impl].median) : '-');
+      const r = summary.ratios[n][m.key];
+      row.push(value(SUBJECT), value('fr-token'), value('napi-ref'), ratioCell(r.vsFrToken), ratioCell(r.vsFrRaw));
+    }
+    rows.push(row);
+  }
+  return [`N = ${n.toLocaleString('en-US')}, the Nodes side by side (medians; "-": none)`, ...columns(header, rows, (c) => c >= 2)];
+}
+
 const LEGEND = [
-  'Ratios are addcleanup\'s median divided by the other\'s. "better" says which direction wins: lower for',
-  'every figure except the churn share run during allocation and the memory returned by stop (higher is better).',
-  'n/a: the implementation has no stop(); skipped: it could not be loaded; * some rounds incomplete (median of the',
-  'complete ones); ! some rounds failed (see the JSON). "incomplete (k of M)": the cleanups had not all run when',
+  'Ratios are addcleanup\'s median divided by the other\'s: FR+token (the anchor) holds its held value as its own',
+  'unregister token; FR-raw has no token; Node-API ref is one napi_add_finalizer per object. "better" says which',
+  'direction wins: lower for every figure except the churn share run during allocation and the memory returned',
+  'by stop (higher is better). n/a: not a figure of that implementation (no stop(), no cleanup to time);',
+  '-: not measured for it; skipped: it could not be loaded; * some rounds incomplete (median of the complete',
+  'ones); ! some rounds failed (see the results file). "incomplete (k of M)": the cleanups had not all run when',
   'the bounded wait ended (churn: no gc() is ever called, so FinalizationRegistry waits for a major GC).',
 ];
 
-module.exports = { METRICS, summarize, checks, table, LEGEND, ANCHOR, FLOOR, PEER, SUBJECT };
+// The --json object of one Node and one N: { node, n, figures: { <figure>:
+// { <impl>: median } } }. Every implementation of the run appears in every
+// figure: null where it has no number (not measured for it, n/a, skipped,
+// failed, or incomplete in every round).
+function figuresJson(node, n, summary, impls) {
+  const figures = {};
+  for (const m of METRICS) {
+    if (!m.json) continue;
+    const row = summary.medians[n][m.key];
+    figures[m.json] = Object.fromEntries(impls.map((i) => [i, row[i]?.median ?? null]));
+  }
+  return { node, n, figures };
+}
+
+module.exports = { METRICS, JSON_FIGURES, summarize, checks, table, sideBySide, figuresJson, LEGEND, SUBJECT };

@@ -10,16 +10,30 @@
 // threads: two children at once would measure each other). Within a round the
 // implementations run in an order rotated by one every round, so that none
 // always runs first or last. Medians over the rounds are reported, with ratios
-// against FinalizationRegistry-with-token (the anchor: what Go's Stop needs),
-// and everything is written as JSON.
+// against FinalizationRegistry with the held value as its token (the anchor:
+// the strongest FR that does what Go's Stop needs), and everything is
+// written as JSON.
+//
+// The whole bench runs once per Node of --node (default: 20 and 26; the host
+// Node, or one fetched from the npm registry as the Node matrix does), one
+// after the other; the orchestrator itself runs on the host Node.
+//
+// With --json, stdout carries only the figures: one JSON object per line,
+// one line per Node and N (bench/report.js figuresJson); the table and the
+// progress go to stderr.
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const semver = require('semver');
 const { IMPLS } = require('./impls');
 const { parseOptions, HELP } = require('./options');
 const { machineFacts, printFacts } = require('./machine');
 const { probe, runChild } = require('./children');
-const { summarize, table, checks, LEGEND, SUBJECT } = require('./report');
+const { summarize, table, sideBySide, checks, figuresJson, LEGEND, SUBJECT } = require('./report');
+const { fetchNode } = require('../tools/npm-binaries');
+
+// Where the report goes: stdout, or stderr when stdout is for --json.
+let log = console.log;
 
 // Order of the implementations in round r: rotated by r, so that over k
 // rounds each of k implementations runs once in every position.
@@ -32,14 +46,38 @@ function seconds(ms) {
   return `${(ms / 1000).toFixed(1)}s`;
 }
 
-// Which implementations load here. Only addcleanup is required.
-function checkAvailability(names) {
+// The Nodes of --node, each { major, bin, source }: the host's own binary
+// for its major, else the newest release of that major from the npm
+// registry (tools/npm-binaries.js, the Node matrix's cache).
+function resolveNodes(nodes) {
+  const hostMajor = semver.major(process.version);
+  return nodes.map((node) => {
+    if (node === 'host' || node === hostMajor) return { major: hostMajor, bin: process.execPath, source: 'host' };
+    const { bin, version, download } = fetchNode(node);
+    log(`  node ${node}: node-${process.platform}-${process.arch}@${version} from the npm registry, ${download ? 'downloaded' : 'cached'}`);
+    return { major: node, bin, source: `node-${process.platform}-${process.arch}@${version}` };
+  });
+}
+
+// Which implementations load on this Node. Only addcleanup is required.
+// Where finalizers run is printed: the Node-API floor must run in the
+// package's mode (bench/impls.js).
+function checkAvailability(names, target) {
   const availability = {};
   for (const name of names) {
-    availability[name] = probe(name);
+    availability[name] = probe(name, target.bin);
     if (!availability[name].ok) {
-      console.log(`  skipped     ${IMPLS[name].label}: could not be loaded here (${availability[name].reason}); its columns say "skipped"`);
+      log(`  skipped     ${IMPLS[name].label}: could not be loaded here (${availability[name].reason}); its columns say "skipped"`);
     }
+  }
+  const modes = names.filter((n) => typeof availability[n].finalizersInGc === 'boolean');
+  if (modes.length > 0) {
+    log(`  finalizers  ${modes.map((n) => `${n} ${availability[n].finalizersInGc ? 'inside the GC' : 'deferred'}`).join(', ')}`);
+  }
+  const ours = availability[SUBJECT]?.finalizersInGc;
+  const floor = availability['napi-ref']?.finalizersInGc;
+  if (typeof ours === 'boolean' && typeof floor === 'boolean' && ours !== floor) {
+    log('  warning     napi-ref does not run its finalizers in addcleanup\'s mode: the floor is not comparable');
   }
   return availability;
 }
@@ -63,7 +101,7 @@ function planJobs(options, runnable) {
 
 // Runs the jobs one at a time, printing one progress line per
 // (N, round, experiment). Failures are reported and recorded, never fatal.
-async function runJobs(jobs, options) {
+async function runJobs(jobs, options, target) {
   // A child gets its own waits plus generous room for allocation and GC.
   const childTimeoutMs = Math.max(options.timeoutMs, options.churnWaitMs) + 240000;
   const runs = [];
@@ -72,7 +110,7 @@ async function runJobs(jobs, options) {
   for (const job of jobs) {
     const key = `${job.n}/${job.round}/${job.experiment}`;
     if (key !== lineKey) {
-      if (line) console.log(line);
+      if (line) log(line);
       lineKey = key;
       line = `  N=${job.n} round ${job.round}/${options.rounds} ${job.experiment.padEnd(8)}:`;
     }
@@ -82,18 +120,19 @@ async function runJobs(jobs, options) {
       `--n=${job.n}`,
       `--timeout-ms=${options.timeoutMs}`,
       `--churn-wait-ms=${options.churnWaitMs}`,
+      `--steady-reps=${options.steadyReps}`,
     ];
     const t0 = Date.now();
-    const out = await runChild(options.nodeFlags, args, childTimeoutMs);
+    const out = await runChild(target.bin, options.nodeFlags, args, childTimeoutMs);
     const processMs = Date.now() - t0;
     runs.push({ ...job, processMs, ok: out.ok, result: out.result, error: out.error });
     line += ` ${job.impl} ${out.ok ? seconds(processMs) : 'FAILED'}`;
     if (!out.ok) {
-      console.log(`${line}\n    ${IMPLS[job.impl].label} failed: ${out.error}`);
+      log(`${line}\n    ${IMPLS[job.impl].label} failed: ${out.error}`);
       line = '    ...';
     }
   }
-  if (line) console.log(line);
+  if (line) log(line);
   return runs;
 }
 
@@ -107,12 +146,12 @@ function printReport(runs, summary, options, availability) {
     rounds: options.rounds,
     experiments: options.experiments,
   };
-  console.log('');
-  for (const n of options.ns) console.log(`${table(n, summary, opts).join('\n')}\n`);
-  console.log(LEGEND.join('\n'));
-  if (options.impls.includes(TRACED)) console.log(`\n${tracingLines(summary, options).join('\n')}`);
+  log('');
+  for (const n of options.ns) log(`${table(n, summary, opts).join('\n')}\n`);
+  log(LEGEND.join('\n'));
+  if (options.impls.includes(TRACED)) log(`\n${tracingLines(summary, options).join('\n')}`);
   const problems = checks(runs);
-  console.log(
+  log(
     problems.length === 0
       ? '\nChecks passed: every completed delivery ran each cleanup once with its own arg; nothing ran before its\nobject died; every stop() on a live registration returned true and no stopped cleanup ran.'
       : `\nCHECKS FAILED:\n${problems.map((p) => `  ${p}`).join('\n')}`,
@@ -152,6 +191,36 @@ function writeJson(file, output) {
   fs.writeFileSync(file, `${JSON.stringify(output, replacer, 2)}\n`);
 }
 
+// The whole bench on one Node: availability, plan, children, report.
+async function benchOn(target, options) {
+  const started = Date.now();
+  const facts = machineFacts(options, target);
+  printFacts(facts, options, log);
+  const availability = checkAvailability(options.impls, target);
+  if (availability[SUBJECT] && !availability[SUBJECT].ok) {
+    throw new Error(`addcleanup itself does not load on ${facts.node}; run "npm install" (it builds the addon) first.`);
+  }
+  const jobs = planJobs(options, options.impls.filter((i) => availability[i].ok));
+  log(`  plan        ${jobs.length} child processes, run one at a time\n`);
+
+  const runs = await runJobs(jobs, options, target);
+  const summary = summarize(runs, { ns: options.ns, impls: options.impls });
+  const problems = printReport(runs, summary, options, availability);
+  facts.loadAverageAtEnd = os.loadavg();
+  const failed = runs.filter((r) => !r.ok).length;
+  const loadEnd = facts.loadAverageAtEnd.map((x) => x.toFixed(2)).join(' ');
+  log(`\n${facts.node}: ${seconds(Date.now() - started)} (${jobs.length} child processes${failed ? `, ${failed} failed` : ''}); load average at the end ${loadEnd}.\n`);
+  return {
+    machine: facts,
+    availability,
+    totalSeconds: (Date.now() - started) / 1000,
+    checkProblems: problems,
+    runs,
+    medians: summary.medians,
+    ratios: summary.ratios,
+  };
+}
+
 async function main() {
   const started = Date.now();
   let options;
@@ -166,48 +235,41 @@ async function main() {
     console.log(`usage: node bench/run.js [options]   (npm run bench -- [options])\n${HELP}`);
     return;
   }
+  if (options.json) log = console.error;
 
-  const facts = machineFacts(options);
-  printFacts(facts, options);
-  // The Node-API floor needs the test addon (built on demand, like npm test).
+  const targets = resolveNodes(options.nodes);
+  // The Node-API floor needs the test addon (built on demand, like npm test,
+  // by the host Node: Node-API is ABI-stable, the same file loads on each).
   if (options.impls.includes('napi-ref')) {
     try {
       await require('../tools/build-test-addon').ensureTestAddon();
     } catch (error) {
-      console.log(`  (the test addon did not build: ${String(error.message).split('\n')[0]})`);
+      log(`  (the test addon did not build: ${String(error.message).split('\n')[0]})`);
     }
   }
-  const availability = checkAvailability(options.impls);
-  if (availability[SUBJECT] && !availability[SUBJECT].ok) {
-    console.error('bench: addcleanup itself does not load; run "npm install" (it builds the addon) first.');
-    process.exitCode = 1;
-    return;
-  }
-  const jobs = planJobs(options, options.impls.filter((i) => availability[i].ok));
-  console.log(`  plan        ${jobs.length} child processes, run one at a time\n`);
+  const perNode = [];
+  for (const target of targets) perNode.push(await benchOn(target, options));
 
-  const runs = await runJobs(jobs, options);
-  const summary = summarize(runs, { ns: options.ns, impls: options.impls });
-  const problems = printReport(runs, summary, options, availability);
-
-  const totalMs = Date.now() - started;
-  facts.loadAverageAtEnd = os.loadavg();
-  writeJson(options.json, {
-    schema: 1,
-    machine: facts,
-    options: { ...options, json: undefined },
-    availability,
-    order: 'per round and experiment: the implementations rotated by the round number',
-    totalSeconds: totalMs / 1000,
-    checkProblems: problems,
-    runs,
-    medians: summary.medians,
-    ratios: summary.ratios,
+  writeJson(options.out, {
+    schema: 2,
+    options: { ...options, out: undefined },
+    order: 'per Node, then N, round and experiment: the implementations rotated by the round number',
+    totalSeconds: (Date.now() - started) / 1000,
+    nodes: perNode,
   });
-  const failed = runs.filter((r) => !r.ok).length;
-  const loadEnd = facts.loadAverageAtEnd.map((x) => x.toFixed(2)).join(' ');
-  console.log(`\nTotal time ${seconds(totalMs)} (${jobs.length} child processes${failed ? `, ${failed} failed` : ''}); load average at the end ${loadEnd}.`);
-  console.log(`Raw figures (every round) and medians: ${path.relative(process.cwd(), options.json) || options.json}`);
+  if (perNode.length > 1) {
+    const nodes = perNode.map((r) => ({ node: r.machine.node, summary: r }));
+    for (const n of options.ns) log(`${sideBySide(n, nodes, options.experiments).join('\n')}\n`);
+  }
+  log(`Total time ${seconds(Date.now() - started)}. Raw figures (every round) and medians: ${path.relative(process.cwd(), options.out) || options.out}`);
+  if (options.json) {
+    for (const result of perNode) {
+      for (const n of options.ns) {
+        const medians = { medians: result.medians };
+        process.stdout.write(`${JSON.stringify(figuresJson(result.machine.node, n, medians, options.impls))}\n`);
+      }
+    }
+  }
 }
 
 main().catch((error) => {

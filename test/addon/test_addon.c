@@ -16,8 +16,10 @@
  *   watch(obj)              napi_add_finalizer with a finalizer that only
  *                           counts, its reference kept (not deleted) until
  *                           releaseWatched(): the least a Node-API finalizer
- *                           can cost, for bench/floor.js (not used by tests)
+ *                           can cost: the bench's napi-ref floor
+ *                           (bench/impls.js; not used by tests)
  *   watchedCount()          how many watch() finalizers ran
+ *   finalizersInGc          whether this load's finalizers run inside the GC
  *   releaseWatched()        deletes every reference watch() made
  *   counts()                { wrap, extra, external }: finalizer calls so far
  *   finalized()             { wrap, extra, external }: the tags (the wrapped
@@ -27,11 +29,30 @@
  *
  * Every finalizer only records its call in per-environment state (instance
  * data) and frees its struct: Node-API finalizers must not call JavaScript.
+ * That is also what lets them run inside the garbage collector.
  * Bad arguments throw a TypeError; nothing here may crash the process.
+ *
+ * The Node-API version it declares (so when its finalizers run) is chosen at
+ * load. By default it is 8, the stable version: the runtime defers every
+ * finalizer to one native immediate after the collection, as it does for
+ * most addons. With ADDCLEANUP_TEST_ADDON_FINALIZERS_IN_GC=1 in the
+ * environment (bench/impls.js sets it for the napi-ref floor) it makes the
+ * choice addcleanup's own addon makes (native/runtime.cc): the experimental
+ * version, whose finalizers Node calls inside the GC, where the runtime is
+ * Node itself and offers that (it exports node::Start and
+ * node_api_post_finalizer), unless ADDCLEANUP_DEFERRED_FINALIZERS=1 forces
+ * the deferred mode on both.
  */
 #include <node_api.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
+#ifdef _WIN32
+#include <windows.h>
+#else
+#include <dlfcn.h>
+#endif
 
 enum Kind { KIND_WRAP = 0, KIND_EXTRA = 1, KIND_EXTERNAL = 2, KIND_COUNT = 3 };
 static const char* const kKindNames[KIND_COUNT] = {"wrap", "extra", "external"};
@@ -110,7 +131,7 @@ static void DeleteState(napi_env env, void* data, void* hint) {
   (void)hint;
   State* state = (State*)data;
   for (int i = 0; i < KIND_COUNT; i++) free(state->logs[i].tags);
-  free(state->watched); /* bench/floor.js calls releaseWatched() before this */
+  free(state->watched); /* the references themselves: see releaseWatched() */
   free(state);
 }
 
@@ -322,6 +343,35 @@ static napi_value Finalized(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* Set once, when the runtime asks for the module's version (before Init). */
+static bool g_finalizers_in_gc = false;
+
+static bool EnvIs(const char* name, const char* value) {
+  const char* got = getenv(name);
+  return got != NULL && strcmp(got, value) == 0;
+}
+
+/* Looked up, never linked: a runtime without it must still load the addon. */
+static bool ProcessExports(const char* name) {
+#ifdef _WIN32
+  return GetProcAddress(GetModuleHandleW(NULL), name) != NULL;
+#else
+  return dlsym(RTLD_DEFAULT, name) != NULL;
+#endif
+}
+
+static int32_t ChooseApiVersion(void) {
+#ifdef _WIN32
+  const char* node_start = "?Start@node@@YAHHQEAPEAD@Z";
+#else
+  const char* node_start = "_ZN4node5StartEiPPc";
+#endif
+  g_finalizers_in_gc = EnvIs("ADDCLEANUP_TEST_ADDON_FINALIZERS_IN_GC", "1") &&
+                       !EnvIs("ADDCLEANUP_DEFERRED_FINALIZERS", "1") &&
+                       ProcessExports("node_api_post_finalizer") && ProcessExports(node_start);
+  return g_finalizers_in_gc ? NAPI_VERSION_EXPERIMENTAL : 8;
+}
+
 static napi_value Init(napi_env env, napi_value exports) {
   State* state = (State*)calloc(1, sizeof(State));
   if (state == NULL) abort();
@@ -358,7 +408,17 @@ static napi_value Init(napi_env env, napi_value exports) {
                                     functions[i].callback, NULL, &fn));
     CHECK(env, napi_set_named_property(env, exports, functions[i].name, fn));
   }
+  napi_value in_gc;
+  CHECK(env, napi_get_boolean(env, g_finalizers_in_gc, &in_gc));
+  CHECK(env, napi_set_named_property(env, exports, "finalizersInGc", in_gc));
   return exports;
 }
 
-NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)
+/* NAPI_MODULE's two entry points, spelled out: its version function would
+ * return the compile-time NAPI_VERSION, and this one is chosen at load. The
+ * runtime calls the version function first. */
+NAPI_MODULE_EXPORT int32_t NODE_API_MODULE_GET_API_VERSION(void) { return ChooseApiVersion(); }
+
+NAPI_MODULE_EXPORT napi_value NAPI_MODULE_INITIALIZER(napi_env env, napi_value exports) {
+  return Init(env, exports);
+}
