@@ -20,11 +20,12 @@ const ROOT = path.join(__dirname, '..');
 // The package through its public API only, with `env` set before it loads.
 // Each child is a fresh process, so setting a variable before the first
 // require is what a user's environment would do.
-function publicApi(env = {}) {
+// `root`: the checkout whose build is loaded (this one by default).
+function publicApi(env = {}, root = () => ROOT) {
   return () => {
     Object.assign(process.env, env);
-    const { addCleanup, cleanupStats } = require(ROOT);
-    const { finalizersInGc } = require(path.join(ROOT, 'dist', 'engine', 'index.js')).engine;
+    const { addCleanup, cleanupStats } = require(root());
+    const { finalizersInGc } = require(path.join(root(), 'dist', 'engine', 'index.js')).engine;
     return (onCleanup) => ({
       finalizersInGc,
       register: (obj, arg) => addCleanup(obj, onCleanup, arg),
@@ -185,6 +186,21 @@ const IMPLS = {
       });
       return (onCleanup) => ({ register: (obj, arg) => addCleanup(obj, onCleanup, arg), stop: null });
     },
+  },
+
+  // Another build of the package, for a change's cost measured in the same
+  // run as this one's: ADDCLEANUP_BENCH_BASELINE names its checkout (built,
+  // with the engine boundary: lib/engine/), e.g. a git worktree of the
+  // commit before the change. --impls=addcleanup,addcleanup-baseline.
+  'addcleanup-baseline': {
+    label: 'addcleanup baseline',
+    hasStop: true,
+    optional: true,
+    load: publicApi({ ADDCLEANUP_ENGINE: 'native' }, () => {
+      const root = process.env.ADDCLEANUP_BENCH_BASELINE;
+      if (!root) throw new Error('set ADDCLEANUP_BENCH_BASELINE to a built checkout of the package');
+      return path.resolve(root);
+    }),
   },
 
   // The package in debug mode (ADDCLEANUP_DEBUG=1): the cost of its checks.
