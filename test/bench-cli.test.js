@@ -103,9 +103,10 @@ describe('bench --json', function () {
 });
 
 describe('the bench\'s Node-API floor (napi-ref)', function () {
+  let addonPath;
   before(async function () {
     this.timeout(120000);
-    await ensureTestAddon();
+    addonPath = await ensureTestAddon();
   });
 
   it('runs its finalizers where addcleanup runs its own (inside the GC, or deferred)', function () {
@@ -118,7 +119,7 @@ describe('the bench\'s Node-API floor (napi-ref)', function () {
 
   it('in-GC mode means the finalizers ran when gc() returns; deferred, only after a loop turn', function () {
     const script = `
-      const addon = require(${JSON.stringify(require('../tools/build-test-addon').ADDON_PATH)});
+      const addon = require(${JSON.stringify(addonPath)});
       (function () { for (let i = 0; i < 100; i++) addon.watch({ i }); })();
       gc();
       const atReturn = addon.watchedCount();

@@ -5,7 +5,6 @@
 // prebuilds/ is what a user on a platform without a prebuild installs.
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
 const { runNode, parseResult, assertCleanExit } = require('./helpers');
 
@@ -37,25 +36,28 @@ process.on('warning', (w) => warnings.push({ code: w.code, name: w.name, message
 })();`;
 
 // A copy of the package as a user without a prebuild gets it: dist/ and the
-// manifest, node_modules linked (for node-gyp-build), no build/ or prebuilds/.
+// manifest, no build/ or prebuilds/. It is made inside the repository (under
+// test/, git-ignored), so that node-gyp-build resolves from its node_modules
+// without a link (Wine cannot make one).
 let bare;
 let probeFile;
-before(function () {
-  bare = fs.mkdtempSync(path.join(os.tmpdir(), 'addcleanup-bare-'));
+
+function makeBare() {
+  bare = fs.mkdtempSync(path.join(ROOT, 'test', '.bare-'));
   probeFile = path.join(bare, 'probe.js');
   fs.writeFileSync(probeFile, PROBE);
   fs.cpSync(path.join(ROOT, 'dist'), path.join(bare, 'dist'), { recursive: true });
-  fs.cpSync(path.join(ROOT, 'testing'), path.join(bare, 'testing'), { recursive: true });
   fs.copyFileSync(path.join(ROOT, 'package.json'), path.join(bare, 'package.json'));
-  fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(bare, 'node_modules'), 'junction');
-});
-after(function () {
-  fs.rmSync(bare, { recursive: true, force: true });
-});
+}
 
+// Loads the package in `dir`. The repository itself keeps the suite's own
+// ADDCLEANUP_NATIVE_PATH (which points at this platform's binary where the
+// suite runs on a prebuild: arm64 under qemu, win32 under Wine); the bare
+// copy gets none, like a user's install.
 function probe(dir, env = {}) {
+  const native = dir === ROOT ? process.env.ADDCLEANUP_NATIVE_PATH : undefined;
   return runNode([probeFile], {
-    env: { ADDCLEANUP_ENGINE: undefined, ADDCLEANUP_NATIVE_PATH: undefined, PROBE_DIR: dir, ...env },
+    env: { ADDCLEANUP_ENGINE: undefined, ADDCLEANUP_NATIVE_PATH: native, PROBE_DIR: dir, ...env },
     exposeGc: false,
   });
 }
@@ -68,6 +70,10 @@ async function probeResult(dir, env) {
 
 describe('engines: which one loads', function () {
   this.timeout(30000);
+  before(makeBare);
+  after(function () {
+    fs.rmSync(bare, { recursive: true, force: true });
+  });
 
   it('the addon loads: engine is "native" (CommonJS and ESM alike), no warning', async function () {
     const r = await probeResult(ROOT);

@@ -346,9 +346,19 @@ static napi_value Finalized(napi_env env, napi_callback_info info) {
 /* Set once, when the runtime asks for the module's version (before Init). */
 static bool g_finalizers_in_gc = false;
 
+/* The process's environment as it is now. On Windows, the C runtime's
+ * getenv() reads a copy taken at start, which misses what JavaScript set
+ * later through process.env (bench/impls.js sets the variable just before
+ * loading this addon); GetEnvironmentVariableA reads the process's own. */
 static bool EnvIs(const char* name, const char* value) {
+#ifdef _WIN32
+  char got[16];
+  DWORD length = GetEnvironmentVariableA(name, got, sizeof(got));
+  return length > 0 && length < sizeof(got) && strcmp(got, value) == 0;
+#else
   const char* got = getenv(name);
   return got != NULL && strcmp(got, value) == 0;
+#endif
 }
 
 /* Looked up, never linked: a runtime without it must still load the addon. */
