@@ -123,7 +123,10 @@ describe('the bench\'s Node-API floor (napi-ref)', function () {
       (function () { for (let i = 0; i < 100; i++) addon.watch({ i }); })();
       gc();
       const atReturn = addon.watchedCount();
-      setImmediate(() => setImmediate(() => console.log(JSON.stringify([addon.finalizersInGc, atReturn, addon.watchedCount()]))));`;
+      setImmediate(() => setImmediate(() => {
+        console.log(JSON.stringify([addon.finalizersInGc, atReturn, addon.watchedCount()]));
+        addon.releaseWatched(); // watch() keeps its references: delete them (LeakSanitizer runs)
+      }));`;
     const run = (env) =>
       JSON.parse(execFileSync(process.execPath, ['--expose-gc', '-e', script], { env: { ...process.env, ...env }, encoding: 'utf8' }));
     const stable = run({ ADDCLEANUP_TEST_ADDON_FINALIZERS_IN_GC: undefined, ADDCLEANUP_DEFERRED_FINALIZERS: undefined });
