@@ -163,7 +163,8 @@ napi_status Queue::DeliverBatch(napi_value deliver, size_t count) {
   // cleanup and arg are gone from the JS tables, so the slots are free again.
   // (They were kept out of reuse during the call, so that a cleanup which
   // registers new objects cannot take a slot that the batch has yet to run.)
-  for (size_t i = begin; i < begin + count; i++) registry_.Release(env_, items_[i]);
+  // Last first, for Deno's reference deletion (see Registry::Reap).
+  for (size_t i = begin + count; i-- > begin;) registry_.Release(env_, items_[i]);
   return status;
 }
 

@@ -232,7 +232,11 @@ bool Registry::Stop(napi_env env, double id) {
 }
 
 void Registry::Reap(napi_env env, const uint32_t* slots, size_t count) {
-  for (size_t i = 0; i < count; i++) {
+  // Last stopped first: usually the newest references first, which Deno
+  // deletes in time proportional to the references made after each one
+  // (250,000 stopped in the order they were made: 51.7 s in order, see the
+  // commit); the order changes nothing on Node.
+  for (size_t i = count; i-- > 0;) {
     const uint32_t slot = slots[i];
     if (slot >= slot_count_) continue;
     Slot& s = At(slot);
