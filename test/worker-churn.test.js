@@ -48,6 +48,17 @@ function withoutChurnBoomReports(stderr) {
   return kept.join('\n');
 }
 
+// V8's report of a worker.terminate() that lands while the worker's V8 is
+// creating a context (a context made with --expose-gc installs the 'v8/gc'
+// extension; the termination is thrown inside that compilation, and V8
+// prints it, with the script on top of the stack, as a bootstrapping error).
+// The worker ends as asked; the lines come from V8, not from the package.
+// Seen once under Wine (Node 22 for Windows, whose bootstrap is slow enough to
+// be caught), for a worker terminated right after new Worker(). The script's
+// own dump goes to stdout, which is not compared.
+const TERMINATED_DURING_BOOTSTRAP =
+  /^Exception thrown during bootstrapping\r?\nExtension or internal compilation error in [^\r\n]* at line \d+\.\r?\nError installing extension '[^'\r\n]+'\.\r?\n/gm;
+
 describe('worker churn at scale', function () {
   this.timeout(CHILD_TIMEOUT_MS + 10000);
 
@@ -65,7 +76,8 @@ describe('worker churn at scale', function () {
     // Worker errors go to the main thread's 'error' handler, not stderr.
     // Deno prints them too: there, only its reports of the cleanups' own
     // "churn boom" errors are allowed.
-    const stderr = lacks('silent worker errors') ? withoutChurnBoomReports(result.stderr) : result.stderr;
+    const reported = result.stderr.replace(TERMINATED_DURING_BOOTSTRAP, '');
+    const stderr = lacks('silent worker errors') ? withoutChurnBoomReports(reported) : reported;
     assert.equal(stderr, '', `the child printed on stderr; ${where}`);
 
     const line = result.stdout.split('\n').find((l) => l.startsWith('RESULT '));
