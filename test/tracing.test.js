@@ -273,19 +273,37 @@ describe('tracing: the addcleanup:cleanup channel of node:diagnostics_channel', 
     await flush();
     await traced(async (log) => {
       const worker = new Worker(path.join(__dirname, 'fixtures', 'tracing-worker.js'));
+      // The worker's messages are awaited as events, not polled with
+      // collection rounds: how long the worker takes (slow under the
+      // sanitizers' build) has nothing to do with this thread's GCs. A
+      // worker that fails or exits first rejects; mocha's timeout bounds
+      // the rest.
       const messages = [];
-      worker.on('message', (message) => messages.push(message));
+      const waiters = [];
       const exited = new Promise((resolve, reject) => {
         worker.once('error', reject);
         worker.once('exit', resolve);
       });
-      await until(() => messages.length === 1, { what: 'the worker subscribing' });
-      assert.equal(messages[0], 'subscribed');
+      worker.on('message', (message) => {
+        messages.push(message);
+        waiters.splice(0).forEach((wake) => wake());
+      });
+      const message = async (n, what) => {
+        while (messages.length < n) {
+          const arrived = new Promise((resolve) => waiters.push(resolve));
+          const ended = exited.then((code) => {
+            if (messages.length < n) throw new Error(`the worker exited (code ${code}) before ${what}`);
+          });
+          await Promise.race([arrived, ended]);
+        }
+        return messages[n - 1];
+      };
+      assert.equal(await message(1, 'subscribing'), 'subscribed');
       // This thread's cleanups, while the worker is subscribed.
       registerDropped(5, () => {}, (i) => `main ${i}`);
       assert.equal(await testing.collect(), 5);
       worker.postMessage('go');
-      await until(() => messages.length === 2, { what: 'the worker report' });
+      await message(2, 'its report');
       assert.equal(await exited, 0);
       // The worker traced its own 5 async cleanups, saw them running and
       // drained them; none of this thread's events reached it.
