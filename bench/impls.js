@@ -148,8 +148,7 @@ const IMPLS = {
     experiments: ['register', 'memory', 'gcpause', 'delivery'],
     load() {
       process.env.ADDCLEANUP_TEST_ADDON_FINALIZERS_IN_GC = '1';
-      // ADDCLEANUP_TEST_ADDON: another platform's build (test/reliability/runtimes.js).
-      const addon = require(process.env.ADDCLEANUP_TEST_ADDON || require('../tools/build-test-addon').ADDON_PATH);
+      const addon = require(require('../tools/build-test-addon').testAddonPath());
       return () => ({
         register: (obj) => addon.watch(obj),
         stop: null,

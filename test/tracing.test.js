@@ -8,6 +8,7 @@
 const assert = require('node:assert/strict');
 const path = require('node:path');
 const { AsyncLocalStorage } = require('node:async_hooks');
+const { once } = require('node:events');
 const diagnosticsChannel = require('node:diagnostics_channel');
 const { Worker } = require('node:worker_threads');
 const {
@@ -273,41 +274,25 @@ describe('tracing: the addcleanup:cleanup channel of node:diagnostics_channel', 
     await flush();
     await traced(async (log) => {
       const worker = new Worker(path.join(__dirname, 'fixtures', 'tracing-worker.js'));
-      // The worker's messages are awaited as events, not polled with
-      // collection rounds: how long the worker takes (slow under the
-      // sanitizers' build) has nothing to do with this thread's GCs. A
-      // worker that fails or exits first rejects; mocha's timeout bounds
-      // the rest.
-      const messages = [];
-      const waiters = [];
       const exited = new Promise((resolve, reject) => {
         worker.once('error', reject);
         worker.once('exit', resolve);
       });
-      worker.on('message', (message) => {
-        messages.push(message);
-        waiters.splice(0).forEach((wake) => wake());
-      });
-      const message = async (n, what) => {
-        while (messages.length < n) {
-          const arrived = new Promise((resolve) => waiters.push(resolve));
-          const ended = exited.then((code) => {
-            if (messages.length < n) throw new Error(`the worker exited (code ${code}) before ${what}`);
-          });
-          await Promise.race([arrived, ended]);
-        }
-        return messages[n - 1];
-      };
-      assert.equal(await message(1, 'subscribing'), 'subscribed');
+      // The worker's messages are awaited as events (once() rejects on the
+      // worker's 'error'), not polled with collection rounds: how long the
+      // worker takes (slow under the sanitizers' build) has nothing to do
+      // with this thread's GCs. Mocha's timeout bounds the wait.
+      const [subscribed] = await once(worker, 'message');
+      assert.equal(subscribed, 'subscribed');
       // This thread's cleanups, while the worker is subscribed.
       registerDropped(5, () => {}, (i) => `main ${i}`);
       assert.equal(await testing.collect(), 5);
       worker.postMessage('go');
-      await message(2, 'its report');
+      const [report] = await once(worker, 'message');
       assert.equal(await exited, 0);
       // The worker traced its own 5 async cleanups, saw them running and
       // drained them; none of this thread's events reached it.
-      assert.deepEqual(messages[1], {
+      assert.deepEqual(report, {
         starts: ['worker 0', 'worker 1', 'worker 2', 'worker 3', 'worker 4'],
         asyncEnds: 5,
         runningBefore: 5,

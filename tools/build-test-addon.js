@@ -48,16 +48,22 @@ function build() {
   });
 }
 
-// Builds the test addon if it is missing or stale; resolves with its path.
-// ADDCLEANUP_TEST_ADDON names a copy built elsewhere instead (test/reliability/runtimes.js
-// cross-builds one for arm64, which this machine's compiler cannot make).
-async function ensureTestAddon({ force = false } = {}) {
-  if (process.env.ADDCLEANUP_TEST_ADDON) return process.env.ADDCLEANUP_TEST_ADDON;
-  if (force || isStale()) await build();
-  return ADDON_PATH;
+// The test addon to load: ADDCLEANUP_TEST_ADDON names a copy built elsewhere
+// (test/reliability/runtimes.js cross-builds one for arm64 and win32, which
+// this machine's compiler cannot make); otherwise this checkout's build.
+function testAddonPath() {
+  return process.env.ADDCLEANUP_TEST_ADDON || ADDON_PATH;
 }
 
-module.exports = { ADDON_DIR, ADDON_PATH, ensureTestAddon, build };
+// Builds this checkout's test addon if it is missing or stale (never a copy
+// named by ADDCLEANUP_TEST_ADDON); resolves with testAddonPath().
+async function ensureTestAddon({ force = false } = {}) {
+  const file = testAddonPath();
+  if (file === ADDON_PATH && (force || isStale())) await build();
+  return file;
+}
+
+module.exports = { ADDON_DIR, ADDON_PATH, testAddonPath, ensureTestAddon, build };
 
 if (require.main === module) {
   const { values } = require('./cli').commandLine({
