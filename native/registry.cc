@@ -58,7 +58,7 @@ bool Registry::AcquireSlot(napi_env env, uint32_t* slot, napi_status* status) {
     return false;
   }
   if (slot_count_ == slot_pages_.size() * kPageSize) {
-    Slot* page = new (std::nothrow) Slot[kPageSize];
+    SlotPage* page = new (std::nothrow) SlotPage();
     if (page == nullptr) {
       *status = napi_generic_failure;
       return false;
@@ -70,13 +70,13 @@ bool Registry::AcquireSlot(napi_env env, uint32_t* slot, napi_status* status) {
 }
 
 void Registry::FreeSlot(uint32_t slot) {
-  Slot& s = At(slot);
+  Slot s = At(slot);
   s.ref = nullptr;
-  if (s.generation == kMaxGeneration) {
-    s.state = State::kRetired;
+  if (s.generation() == kMaxGeneration) {
+    s.set_state(State::kRetired);
   } else {
-    s.generation++;
-    s.state = State::kFree;
+    s.set_generation(s.generation() + 1);
+    s.set_state(State::kFree);
     free_.push_back(slot);
   }
   Mirror(slot);
@@ -94,12 +94,12 @@ int32_t Registry::WordFor(uint32_t generation, State state) {
 
 void Registry::Mirror(uint32_t slot) {
   int32_t* word = WordOf(slot);
-  if (word != nullptr) *word = WordFor(At(slot).generation, At(slot).state);
+  if (word != nullptr) *word = static_cast<int32_t>(MetaOf(slot));
 }
 
 bool Registry::StoppedByJs(uint32_t slot) const {
   const int32_t* word = WordOf(slot);
-  return word != nullptr && *word == WordFor(At(slot).generation, State::kStopped);
+  return word != nullptr && *word == WordFor(MetaOf(slot) >> 3, State::kStopped);
 }
 
 napi_status Registry::EnsurePages(napi_env env, size_t count) {
@@ -176,7 +176,7 @@ void Registry::BeginTeardown(napi_env env) {
 
 void Registry::DeleteAllReferences(napi_env env) {
   for (uint32_t slot = 0; slot < slot_count_; slot++) {
-    Slot& s = At(slot);
+    Slot s = At(slot);
     if (s.ref != nullptr) DeleteReference(env, s.ref);
     s.ref = nullptr;
   }
@@ -192,24 +192,24 @@ napi_status Registry::Add(napi_env env, napi_value target, double* id) {
   // keeps it alive. The slot and its generation travel as the finalizer's
   // data pointer.
   napi_ref ref = nullptr;
-  status = napi_add_finalizer(env, target, FinalizerData(slot, At(slot).generation), OnCollected,
+  status = napi_add_finalizer(env, target, FinalizerData(slot, At(slot).generation()), OnCollected,
                               this, &ref);
   if (status != napi_ok) {
     // Nothing was registered: hand the slot back without burning a
     // generation, since no id for it ever left this function.
-    At(slot).state = State::kFree;
+    At(slot).set_state(State::kFree);
     free_.push_back(slot);
     return status;
   }
 
   // The slot is read again only now: a GC inside napi_add_finalizer may have
   // run other finalizers, never this slot's (it had no reference yet).
-  Slot& s = At(slot);
+  Slot s = At(slot);
   s.ref = ref;
-  s.state = State::kPending;
+  s.set_state(State::kPending);
   Mirror(slot);
   pending_++;
-  *id = static_cast<double>(s.generation) * kSlotSpan + slot;
+  *id = static_cast<double>(s.generation()) * kSlotSpan + slot;
   return napi_ok;
 }
 
@@ -217,8 +217,8 @@ bool Registry::Stop(napi_env env, double id) {
   uint32_t slot, generation;
   if (!DecodeId(id, &slot, &generation)) return false;
   if (slot >= slot_count_) return false;
-  Slot& s = At(slot);
-  if (s.generation != generation || s.state != State::kPending) return false;
+  Slot s = At(slot);
+  if (s.generation() != generation || s.state() != State::kPending) return false;
   if (StoppedByJs(slot)) return false;  // stopped already, waiting for its reap
 
   // Deleting the reference cancels its finalizer, including one that Node has
@@ -239,13 +239,13 @@ void Registry::Reap(napi_env env, const uint32_t* slots, size_t count) {
   for (size_t i = count; i-- > 0;) {
     const uint32_t slot = slots[i];
     if (slot >= slot_count_) continue;
-    Slot& s = At(slot);
-    if (s.state == State::kPending && StoppedByJs(slot)) {
+    Slot s = At(slot);
+    if (s.state() == State::kPending && StoppedByJs(slot)) {
       // As in Stop: this also cancels a finalizer that Node has scheduled.
       DeleteReference(env, s.ref);
       pending_--;
       FreeSlot(slot);
-    } else if (s.state == State::kStopped) {
+    } else if (s.state() == State::kStopped) {
       DeleteReference(env, s.ref);  // finalized, not yet deleted
       FreeSlot(slot);
     }
@@ -254,15 +254,15 @@ void Registry::Reap(napi_env env, const uint32_t* slots, size_t count) {
 
 void Registry::BeginDelivery(uint32_t slot) {
   ADDCLEANUP_ASSERT(slot < slot_count_);
-  ADDCLEANUP_ASSERT(At(slot).state == State::kQueued);
-  At(slot).state = State::kDelivering;
+  ADDCLEANUP_ASSERT(At(slot).state() == State::kQueued);
+  At(slot).set_state(State::kDelivering);
   Mirror(slot);
   queued_--;
 }
 
 void Registry::Release(napi_env env, uint32_t slot) {
   ADDCLEANUP_ASSERT(slot < slot_count_);
-  ADDCLEANUP_ASSERT(At(slot).state == State::kDelivering);
+  ADDCLEANUP_ASSERT(At(slot).state() == State::kDelivering);
   DeleteReference(env, At(slot).ref);  // finalized, not yet deleted
   FreeSlot(slot);
 }
@@ -271,7 +271,7 @@ napi_status Registry::CollectLive(napi_env env, napi_value slots_out, napi_value
   uint32_t n = 0;
   for (uint32_t slot = 0; slot < slot_count_; slot++) {
     // Re-read on every iteration: the allocations below may run finalizers.
-    if (At(slot).state != State::kPending || StoppedByJs(slot)) continue;
+    if (At(slot).state() != State::kPending || StoppedByJs(slot)) continue;
     napi_value target = nullptr, index;
     napi_status status = napi_get_reference_value(env, At(slot).ref, &target);
     if (status != napi_ok) return status;
@@ -298,8 +298,8 @@ void Registry::OnCollected(napi_env /*env*/, void* data, void* hint) {
   // such a call is ignored instead of queueing a registration that did not
   // die, or one that is already gone.
   if (slot >= self->slot_count_) return;
-  Slot& s = self->At(slot);
-  if (s.state != State::kPending || (has_generation && s.generation != generation)) return;
+  Slot s = self->At(slot);
+  if (s.state() != State::kPending || (has_generation && s.generation() != generation)) return;
 
   self->pending_--;
 
@@ -308,7 +308,7 @@ void Registry::OnCollected(napi_env /*env*/, void* data, void* hint) {
     // not run (JavaScript is refused now) and its JS half dies with the
     // context; the reference, ours to delete (it was created with a result
     // pointer), is deleted by DeleteAllReferences, outside any GC.
-    s.state = State::kQueued;
+    s.set_state(State::kQueued);
     return;
   }
 
@@ -319,12 +319,12 @@ void Registry::OnCollected(napi_env /*env*/, void* data, void* hint) {
   if (self->StoppedByJs(slot)) {
     // Stopped before its object died: nothing to run. The slot stays out of
     // reuse until its reap, which is already on its way from JavaScript.
-    s.state = State::kStopped;
+    s.set_state(State::kStopped);
     self->Mirror(slot);
     return;
   }
 
-  s.state = State::kQueued;
+  s.set_state(State::kQueued);
   self->Mirror(slot);
   self->queued_++;
   self->queue_->Push(slot);

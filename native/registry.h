@@ -15,7 +15,8 @@
 //
 // Because the finalizer can run at any allocation, every other method here
 // re-reads slot state after each Node-API call that allocates (a GC there may
-// have queued any pending slot), and never holds a Slot& across such a call.
+// have queued any pending slot), and never keeps a state it read across such
+// a call.
 //
 // State words: when `setup` gives it a page provider, the table mirrors every
 // slot's (generation, state) into an Int32Array word that JavaScript reads,
@@ -131,10 +132,30 @@ class Registry {
     kRetired = 5,     // generation exhausted; never reused
   };
 
-  struct Slot {
-    napi_ref ref = nullptr;
-    uint32_t generation = 0;
-    State state = State::kFree;
+  // A slot's native half, 12 bytes: its reference, and its generation and
+  // state packed in one word exactly as JavaScript's state word packs them
+  // (WordFor). The two live in separate arrays of a page (a struct of both
+  // would be padded to 16 bytes: 4 bytes more per registration).
+  struct SlotPage {
+    napi_ref ref[kPageSize] = {};
+    uint32_t meta[kPageSize] = {};  // generation << 3 | state; 0: generation 0, kFree
+  };
+
+  // One slot, seen through its page: reads and writes go to the page, which
+  // never moves, so a view stays valid across calls that allocate (the state
+  // it reads may not: see the header comment).
+  class Slot {
+   public:
+    Slot(napi_ref& ref, uint32_t& meta) : ref(ref), meta_(meta) {}
+    napi_ref& ref;
+    uint32_t generation() const { return meta_ >> 3; }
+    State state() const { return static_cast<State>(meta_ & 7u); }
+    void set_state(State state) { meta_ = (meta_ & ~7u) | static_cast<uint32_t>(state); }
+    void set_generation(uint32_t generation) { meta_ = generation << 3 | (meta_ & 7u); }
+    uint32_t meta() const { return meta_; }
+
+   private:
+    uint32_t& meta_;
   };
 
   // The Node-API finalizer of one registration. `data` is the slot index and
@@ -148,9 +169,13 @@ class Registry {
 
   // Slots live in pages of kPageSize that never move: growing the table
   // copies nothing and wastes no capacity.
-  Slot& At(uint32_t slot) { return slot_pages_[slot >> kPageBits][slot & (kPageSize - 1)]; }
-  const Slot& At(uint32_t slot) const {
-    return slot_pages_[slot >> kPageBits][slot & (kPageSize - 1)];
+  Slot At(uint32_t slot) {
+    SlotPage& page = *slot_pages_[slot >> kPageBits];
+    const uint32_t index = slot & (kPageSize - 1);
+    return Slot(page.ref[index], page.meta[index]);
+  }
+  uint32_t MetaOf(uint32_t slot) const {
+    return slot_pages_[slot >> kPageBits]->meta[slot & (kPageSize - 1)];
   }
 
   bool AcquireSlot(napi_env env, uint32_t* slot, napi_status* status);
@@ -169,7 +194,7 @@ class Registry {
   bool StoppedByJs(uint32_t slot) const;
 
   Queue* const queue_;
-  std::vector<std::unique_ptr<Slot[]>> slot_pages_;
+  std::vector<std::unique_ptr<SlotPage>> slot_pages_;
   uint32_t slot_count_ = 0;  // slots ever handed out: [0, slot_count_) exist
   std::vector<uint32_t> free_;
   napi_ref new_page_ = nullptr;      // the page provider; set while the words are on
