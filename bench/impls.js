@@ -145,7 +145,7 @@ const IMPLS = {
     label: 'Node-API ref',
     hasStop: false,
     optional: true,
-    experiments: ['register', 'memory', 'gcpause', 'delivery'],
+    experiments: ['register', 'memory', 'gcpause', 'delivery', 'steady'],
     load() {
       process.env.ADDCLEANUP_TEST_ADDON_FINALIZERS_IN_GC = '1';
       const addon = require(require('../tools/build-test-addon').testAddonPath());
@@ -155,6 +155,36 @@ const IMPLS = {
         deaths: () => addon.watchedCount(),
         finalizersInGc: addon.finalizersInGc,
       });
+    },
+  },
+
+  // The floor of this API: napi-ref plus what every registration must give
+  // back, a handle the user keeps, here an object of the Cleanup handle's
+  // shape (one private field: 32 bytes on 64-bit Node). The handle is a young
+  // object that survives, so every scavenge until it is promoted copies it:
+  // this variant shows what that alone costs beside napi-ref. It still holds
+  // no cleanup and no arg (16 more bytes per registration in the package).
+  'napi-ref-handle': {
+    label: 'Node-API ref + handle',
+    hasStop: false,
+    optional: true,
+    experiments: ['register', 'memory', 'gcpause', 'delivery', 'steady'],
+    load() {
+      const floor = IMPLS['napi-ref'].load();
+      class Handle {
+        #id;
+        constructor(id) {
+          this.#id = id;
+        }
+        get id() {
+          return this.#id;
+        }
+      }
+      return (onCleanup) => {
+        const impl = floor(onCleanup);
+        const watch = impl.register;
+        return { ...impl, register: (obj, arg) => (watch(obj), new Handle(arg)) };
+      };
     },
   },
 

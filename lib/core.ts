@@ -15,7 +15,17 @@ import { setImmediate as scheduleTurn } from 'node:timers';
 import { engine as binding } from './engine/index';
 import type { CleanupStats } from './types';
 import * as debug from './debug';
-import { counters, fatal, run, runExplicit, runTraced, setSettledHook, traced, type AnyCleanup } from './run';
+import {
+  counters,
+  fatal,
+  resolvedUndefined,
+  run,
+  runExplicit,
+  runTraced,
+  setSettledHook,
+  traced,
+  type AnyCleanup,
+} from './run';
 import { flushReap, newPage, takeRegistration } from './stop';
 import { argOf, argPages, cleanupOf, cleanupPages, remember, slotOf, stacks, take, takenArg } from './tables';
 
@@ -32,7 +42,7 @@ export { engineName } from './engine/index';
 export function disposeRegistration(id: number, async: boolean): Promise<undefined> | undefined {
   const cleanup = id < 0 ? undefined : takeRegistration(id);
   const arg = takenArg();
-  if (cleanup === undefined) return async ? Promise.resolve(undefined) : undefined;
+  if (cleanup === undefined) return async ? resolvedUndefined() : undefined;
   return runExplicit(cleanup, arg, async);
 }
 

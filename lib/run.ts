@@ -214,7 +214,12 @@ export function runExplicit(
     // handles it: reported as an unhandled rejection, as for the collector.
     return undefined;
   }
-  return watched ?? (promiseResolve.call(NativePromise, undefined) as Promise<undefined>);
+  return watched ?? resolvedUndefined();
+}
+
+/** A promise fulfilled with undefined, made by the Promise captured at load. */
+export function resolvedUndefined(): Promise<undefined> {
+  return promiseResolve.call(NativePromise, undefined) as Promise<undefined>;
 }
 
 function isObjectLike(value: unknown): value is object {

@@ -41,9 +41,20 @@ constexpr const char* kNodeStart = "?Start@node@@YAHHQEAPEAD@Z";
 constexpr const char* kNodeStart = "_ZN4node5StartEiPPc";
 #endif
 
+// ADDCLEANUP_DEFERRED_FINALIZERS=1, as the process's environment has it now:
+// a program may set it through process.env before it loads the package. On
+// Windows the C runtime's getenv() reads a copy taken at start, which such an
+// assignment (SetEnvironmentVariableW, through libuv) does not update;
+// GetEnvironmentVariableA reads the process's own environment.
 bool ForcedDeferred() {
-  const char* value = std::getenv("ADDCLEANUP_DEFERRED_FINALIZERS");
+  constexpr const char* kName = "ADDCLEANUP_DEFERRED_FINALIZERS";
+#ifdef _WIN32
+  char value[2];
+  return GetEnvironmentVariableA(kName, value, sizeof(value)) == 1 && value[0] == '1';
+#else
+  const char* value = std::getenv(kName);
   return value != nullptr && std::strcmp(value, "1") == 0;
+#endif
 }
 
 }  // namespace

@@ -249,6 +249,29 @@ describe('Cleanup[Symbol.asyncDispose]()', function () {
     assert.equal(ran, 1);
     assert.equal(await promise, undefined);
   });
+
+  it('with nothing to run or a synchronous cleanup, the promise is a native one even after Promise.resolve and globalThis.Promise were replaced', async function () {
+    await flush();
+    const NativePromise = Promise;
+    const resolve = Promise.resolve;
+    const stopped = addCleanup({}, () => {}, 0);
+    stopped.stop();
+    const pending = addCleanup({}, () => {}, 0);
+    const fake = { then: () => {} };
+    const promises = [];
+    try {
+      Promise.resolve = () => fake;
+      globalThis.Promise = function FakePromise() {};
+      promises.push(stopped[Symbol.asyncDispose](), stopped[Symbol.asyncDispose](), pending[Symbol.asyncDispose]());
+    } finally {
+      globalThis.Promise = NativePromise;
+      Promise.resolve = resolve;
+    }
+    for (const promise of promises) {
+      assert.equal(Object.getPrototypeOf(promise), NativePromise.prototype);
+      assert.equal(await promise, undefined);
+    }
+  });
 });
 
 describe('Cleanup with the language: using, await using, DisposableStack', function () {

@@ -92,4 +92,10 @@ describe('engine: the hand-off from the GC to the event loop', function () {
     assertCleanExit(result);
     assert.deepEqual(parseResult(result), { finalizersInGc: false, ran: 2000, stopped: 1000, late: false, stats: { pending: 0, queued: 0 } });
   });
+
+  it('ADDCLEANUP_DEFERRED_FINALIZERS=1 set through process.env before the package loads is obeyed too (on Windows, not only at process start)', async function () {
+    const result = await runFixture('engine-deferred.js', ['--set-in-js'], { env: { ADDCLEANUP_DEFERRED_FINALIZERS: undefined } });
+    assertCleanExit(result);
+    assert.deepEqual(parseResult(result), { finalizersInGc: false, ran: 2000, stopped: 1000, late: false, stats: { pending: 0, queued: 0 } });
+  });
 });
