@@ -8,11 +8,13 @@
 // (native/, with binding.gyp moved into it), bin/ (`addcleanup build`),
 // testing/ (the `addcleanup/testing` entry for TypeScript's node10
 // resolution), prebuilds/, and the published manifest: the repository's
-// package.json without its scripts, devDependencies, "private" and
-// "gypfile". So the package runs nothing at install, and no package manager
-// warns about it: npm 11 and 12 flag a dependency's preinstall, install,
-// postinstall and prepare scripts and a root binding.gyp (as an implicit
-// `node-gyp rebuild`), pnpm 10 its install scripts and a root binding.gyp
+// package.json without its scripts, devDependencies, "private", "gypfile"
+// and "allowScripts" (the development install's approval of a
+// devDependency's install script). So the package runs nothing at install,
+// and no package manager warns about it: npm 11 and 12 flag a dependency's
+// preinstall, install, postinstall and prepare scripts and a root
+// binding.gyp (as an implicit `node-gyp rebuild`), pnpm 10 its install
+// scripts and a root binding.gyp
 // (tried with each: test/reliability/install.js checks the result).
 //
 // --prebuilds DIR: the binaries to ship, one folder per target, each holding
@@ -123,7 +125,8 @@ function readPrebuilds(dir) {
 
 /** The repository's package.json as published: nothing that runs at install. */
 function publishedManifest(manifest) {
-  const { scripts: _scripts, devDependencies: _dev, private: _private, gypfile: _gypfile, ...published } = manifest;
+  const { scripts: _scripts, devDependencies: _dev, private: _private, gypfile: _gypfile, allowScripts: _allow, ...published } =
+    manifest;
   return published;
 }
 

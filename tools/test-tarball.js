@@ -116,7 +116,7 @@ function main() {
     assert.ok(!files.includes('binding.gyp'), 'binding.gyp at the root of the tarball');
     const manifest = JSON.parse(execFileSync('tar', ['-xzf', tarball, '-O', 'package/package.json'], { encoding: 'utf8' }));
     assert.deepEqual(
-      Object.keys(manifest).filter((k) => ['scripts', 'devDependencies', 'private', 'gypfile'].includes(k)),
+      Object.keys(manifest).filter((k) => ['scripts', 'devDependencies', 'private', 'gypfile', 'allowScripts'].includes(k)),
       [],
       `the published manifest:\n${JSON.stringify(manifest, null, 2)}`,
     );
