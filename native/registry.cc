@@ -88,10 +88,6 @@ int32_t* Registry::WordOf(uint32_t slot) const {
   return &pages_[page][slot & (kPageSize - 1)];
 }
 
-int32_t Registry::WordFor(uint32_t generation, State state) {
-  return static_cast<int32_t>(generation << 3 | static_cast<uint32_t>(state));
-}
-
 void Registry::Mirror(uint32_t slot) {
   int32_t* word = WordOf(slot);
   if (word != nullptr) *word = static_cast<int32_t>(MetaOf(slot));
@@ -99,7 +95,8 @@ void Registry::Mirror(uint32_t slot) {
 
 bool Registry::StoppedByJs(uint32_t slot) const {
   const int32_t* word = WordOf(slot);
-  return word != nullptr && *word == WordFor(MetaOf(slot) >> 3, State::kStopped);
+  return word != nullptr &&
+         *word == static_cast<int32_t>(Pack(MetaOf(slot) >> kStateBits, State::kStopped));
 }
 
 napi_status Registry::EnsurePages(napi_env env, size_t count) {

@@ -132,13 +132,20 @@ class Registry {
     kRetired = 5,     // generation exhausted; never reused
   };
 
+  // A slot's generation and state in one word, `generation * 8 + state`: the
+  // native slot's own word and the state word JavaScript reads are both this.
+  static constexpr uint32_t kStateBits = 3;
+  static constexpr uint32_t Pack(uint32_t generation, State state) {
+    return generation << kStateBits | static_cast<uint32_t>(state);
+  }
+
   // A slot's native half, 12 bytes: its reference, and its generation and
-  // state packed in one word exactly as JavaScript's state word packs them
-  // (WordFor). The two live in separate arrays of a page (a struct of both
-  // would be padded to 16 bytes: 4 bytes more per registration).
+  // state packed in one word (Pack). The two live in separate arrays of a
+  // page (a struct of both would be padded to 16 bytes: 4 bytes more per
+  // registration).
   struct SlotPage {
     napi_ref ref[kPageSize] = {};
-    uint32_t meta[kPageSize] = {};  // generation << 3 | state; 0: generation 0, kFree
+    uint32_t meta[kPageSize] = {};  // Pack(generation, state); 0: generation 0, kFree
   };
 
   // One slot, seen through its page: reads and writes go to the page, which
@@ -148,11 +155,10 @@ class Registry {
    public:
     Slot(napi_ref& ref, uint32_t& meta) : ref(ref), meta_(meta) {}
     napi_ref& ref;
-    uint32_t generation() const { return meta_ >> 3; }
-    State state() const { return static_cast<State>(meta_ & 7u); }
-    void set_state(State state) { meta_ = (meta_ & ~7u) | static_cast<uint32_t>(state); }
-    void set_generation(uint32_t generation) { meta_ = generation << 3 | (meta_ & 7u); }
-    uint32_t meta() const { return meta_; }
+    uint32_t generation() const { return meta_ >> kStateBits; }
+    State state() const { return static_cast<State>(meta_ & ((1u << kStateBits) - 1)); }
+    void set_state(State state) { meta_ = Pack(generation(), state); }
+    void set_generation(uint32_t generation) { meta_ = Pack(generation, state()); }
 
    private:
     uint32_t& meta_;
@@ -187,7 +193,6 @@ class Registry {
   void ReleasePages(napi_env env);
   // The slot's word, or nullptr when the words are off.
   int32_t* WordOf(uint32_t slot) const;
-  static int32_t WordFor(uint32_t generation, State state);
   // Writes slot's (generation, state) word, when the words are on.
   void Mirror(uint32_t slot);
   // True when JavaScript has stopped this pending slot through its word.
