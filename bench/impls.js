@@ -176,9 +176,6 @@ const IMPLS = {
         constructor(id) {
           this.#id = id;
         }
-        get id() {
-          return this.#id;
-        }
       }
       return (onCleanup) => {
         const impl = floor(onCleanup);

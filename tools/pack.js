@@ -123,11 +123,12 @@ function readPrebuilds(dir) {
   return found;
 }
 
+/** The fields of the repository's package.json that are not published (see the top). */
+const UNPUBLISHED_FIELDS = ['scripts', 'devDependencies', 'private', 'gypfile', 'allowScripts'];
+
 /** The repository's package.json as published: nothing that runs at install. */
 function publishedManifest(manifest) {
-  const { scripts: _scripts, devDependencies: _dev, private: _private, gypfile: _gypfile, allowScripts: _allow, ...published } =
-    manifest;
-  return published;
+  return Object.fromEntries(Object.entries(manifest).filter(([field]) => !UNPUBLISHED_FIELDS.includes(field)));
 }
 
 function run(command, args, options = {}) {
@@ -223,6 +224,6 @@ function main() {
   }
 }
 
-module.exports = { pack, prebuildMember, publishedManifest, readPrebuilds };
+module.exports = { pack, prebuildMember, publishedManifest, readPrebuilds, UNPUBLISHED_FIELDS };
 
 if (require.main === module) main();

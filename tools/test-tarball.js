@@ -13,7 +13,7 @@
 const assert = require('node:assert/strict');
 const { execFileSync } = require('node:child_process');
 const { TARGETS, compilerOf, has, hostFolder, isBuildHost } = require('./prebuild');
-const { pack, prebuildMember } = require('./pack');
+const { pack, prebuildMember, UNPUBLISHED_FIELDS } = require('./pack');
 const { commandLine } = require('./cli');
 const fs = require('node:fs');
 const os = require('node:os');
@@ -116,7 +116,7 @@ function main() {
     assert.ok(!files.includes('binding.gyp'), 'binding.gyp at the root of the tarball');
     const manifest = JSON.parse(execFileSync('tar', ['-xzf', tarball, '-O', 'package/package.json'], { encoding: 'utf8' }));
     assert.deepEqual(
-      Object.keys(manifest).filter((k) => ['scripts', 'devDependencies', 'private', 'gypfile', 'allowScripts'].includes(k)),
+      Object.keys(manifest).filter((k) => UNPUBLISHED_FIELDS.includes(k)),
       [],
       `the published manifest:\n${JSON.stringify(manifest, null, 2)}`,
     );
